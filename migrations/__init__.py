@@ -1,0 +1,1 @@
+"""Alembic migrations of the ledger schema (packaged as ``provenance.migrations``)."""

@@ -1,0 +1,309 @@
+"""Whole-log audit: re-check every record, node, index row and checkpoint, streaming.
+
+``provenance log verify`` re-reads every record in log order, re-hashes its leaf, rebuilds
+the tree with a compact range and compares every complete-subtree hash it produces with the
+stored one, checks every signature against the key state the log itself records, every
+parent link, every derived index row (digests, parents, keys, revocations), and every stored
+checkpoint: its signature under the log key, its root against the recomputed root at its
+size, and a consistency proof (built from stored nodes) to the next checkpoint. Pinned
+checkpoints from outside the database must be consistent with the current tree.
+
+Memory is constant in the log size: records, nodes and checkpoints are read in batches and
+only O(log n) frontier hashes plus the (small) key table are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provenance import merkle
+from provenance.checkpoint import open_checkpoint
+from provenance.errors import (
+    CheckpointError,
+    KeyFileError,
+    LogIntegrityError,
+    MerkleError,
+    RecordError,
+)
+from provenance.keys import PublicKey
+from provenance.records import parse_record, record_id
+
+if TYPE_CHECKING:
+    from provenance.ledger import Ledger
+
+MAX_PROBLEMS = 100
+
+
+@dataclass(slots=True)
+class Damage:
+    index: int | None
+    kind: str
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(slots=True)
+class AuditResult:
+    records: int = 0
+    nodes: int = 0
+    checkpoints: int = 0
+    root_hex: str = ""
+    problems: list[Damage] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_index(self) -> int | None:
+        idx = [p.index for p in self.problems if p.index is not None]
+        return min(idx) if idx else None
+
+    @property
+    def kind(self) -> str:
+        return self._first().kind if self.problems else ""
+
+    @property
+    def detail(self) -> str:
+        return self._first().detail if self.problems else ""
+
+    def _first(self) -> Damage:
+        return self.ordered()[0]
+
+    def ordered(self) -> list[Damage]:
+        """Problems by log index (those without an index last), stable otherwise."""
+        return sorted(self.problems, key=lambda p: (p.index is None, p.index or 0))
+
+    def add(self, index: int | None, kind: str, detail: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Damage(index, kind, detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "records": self.records, "nodes": self.nodes,
+                "checkpoints": self.checkpoints, "root": self.root_hex,
+                "first_bad_index": self.first_bad_index, "kind": self.kind or None,
+                "problems": [p.to_json() for p in self.problems]}
+
+
+@dataclass(slots=True)
+class _Key:
+    public: PublicKey | None
+    registered: int
+    revoked: int | None = None
+
+
+def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
+              progress: Callable[[int], Any] | None = None, batch: int = 5000) -> AuditResult:
+    """Audit the whole log of ``ledger``. Never raises for damage: it is reported."""
+    store = ledger.store
+    log_key = ledger.log_public
+    verifier = ledger.log_verifier
+    result = AuditResult()
+    compact = merkle.CompactRange()
+    keys: dict[str, _Key] = {}
+    checkpoints = store.iter_checkpoints()
+    next_cp = next(checkpoints, None)
+    prev_cp: tuple[int, bytes] | None = None
+    expected_idx = 0
+
+    def settle_checkpoints() -> None:
+        nonlocal next_cp, prev_cp
+        while next_cp is not None and next_cp.size <= compact.size:
+            cp = next_cp
+            result.checkpoints += 1
+            try:
+                parsed = open_checkpoint(cp.note, verifier)
+                if parsed.size != cp.size or parsed.root != cp.root:
+                    result.add(cp.size - 1, "checkpoint.row-mismatch",
+                               f"checkpoint row (size {cp.size}) disagrees with its signed note")
+            except CheckpointError as exc:
+                result.add(cp.size - 1 if cp.size else None, "checkpoint.signature",
+                           f"checkpoint at size {cp.size}: {exc}")
+            if cp.size == compact.size and cp.root != compact.root():
+                result.add(cp.size - 1, "checkpoint.root-mismatch",
+                           f"checkpoint at size {cp.size} does not match the recomputed root")
+            if prev_cp is not None:
+                try:
+                    proof = store.consistency_proof(prev_cp[0], cp.size)
+                    merkle.verify_consistency(prev_cp[0], cp.size, proof, prev_cp[1], cp.root)
+                except (MerkleError, LogIntegrityError) as exc:
+                    result.add(cp.size - 1, "checkpoint.inconsistent",
+                               f"checkpoint {prev_cp[0]} -> {cp.size}: {exc}")
+            prev_cp = (cp.size, cp.root)
+            next_cp = next(checkpoints, None)
+
+    for chunk in _batched(store.iter_records(batch=batch), batch):
+        emitted: list[tuple[tuple[int, int], bytes]] = []
+        digests = store.asset_digests(r.idx for r in chunk)
+        first = chunk[0].idx
+        parent_rows = store.parents_between(first, chunk[-1].idx + 1)
+        parent_idx = store.indices_by_ids(
+            bytes.fromhex(pid[7:]) for r in chunk for pid in _parent_ids(r.body))
+        for stored in chunk:
+            i = stored.idx
+            if i != expected_idx:
+                result.add(expected_idx, "record.missing",
+                           f"log index {expected_idx} is missing (next stored is {i})")
+                expected_idx = i  # the tree can no longer be rebuilt faithfully
+            expected_idx += 1
+            result.records += 1
+            emitted.extend(compact.append(merkle.leaf_hash(stored.body)))
+            if stored.rid != bytes.fromhex(record_id(stored.body)[7:]):
+                result.add(i, "record.id-mismatch", "stored record id is not the body's hash")
+            try:
+                rec = parse_record(stored.body)
+            except RecordError as exc:
+                result.add(i, "record.malformed", str(exc))
+                continue
+            st = rec.statement
+            # signature, judged by log position
+            _audit_signature(i, rec, keys, log_key, result)
+            if st.type == "key" and st.key is not None and rec.signer == log_key.key_id:
+                if st.key.id not in keys:
+                    try:
+                        pub: PublicKey | None = PublicKey.parse(st.key.public or "")
+                    except KeyFileError:
+                        pub = None
+                    keys[st.key.id] = _Key(pub if pub and pub.key_id == st.key.id else None, i)
+            elif (st.type == "revoke" and st.key is not None and st.key.id in keys
+                  and keys[st.key.id].revoked is None
+                  and rec.signer in (log_key.key_id, st.key.id)):
+                keys[st.key.id].revoked = i
+            # derived index rows
+            row = digests.get(i)
+            if st.asset is not None:
+                if row is None:
+                    result.add(i, "index.asset-missing", "no digest row for an image record")
+                elif (row.sha256.hex() != st.asset.sha256 or row.pixels.hex() != st.asset.pixels
+                      or row.phash256.hex() != st.asset.phash256
+                      or _signed64(int(st.asset.phash64, 16)) != row.phash64):
+                    result.add(i, "index.asset-mismatch",
+                               "stored digests differ from the signed record")
+            elif row is not None:
+                result.add(i, "index.asset-extra", "digest row for a record without an image")
+            # parent links: each parent id must name an earlier record
+            want_parents = []
+            for pid in st.parents:
+                found = parent_idx.get(bytes.fromhex(pid[7:]))
+                if found is None:
+                    result.add(i, "parent.missing", f"parent {pid} is not in the log")
+                elif found >= i:
+                    result.add(i, "parent.order", f"parent {pid} at {found} does not precede")
+                else:
+                    want_parents.append(found)
+            if parent_rows.get(i, []) != want_parents and not any(
+                    p.index == i and p.kind.startswith("parent.") for p in result.problems):
+                result.add(i, "index.parents-mismatch",
+                           f"parent rows {parent_rows.get(i)} differ from the record's parents")
+            if next_cp is not None and next_cp.size == compact.size:
+                settle_checkpoints()
+        _compare_nodes(store, emitted, result)
+        if progress is not None:
+            progress(len(chunk))
+        settle_checkpoints()
+
+    settle_checkpoints()
+    size = compact.size
+    result.root_hex = compact.root().hex()
+    result.nodes = 2 * size - bin(size).count("1") if size else 0
+    counts = store.table_counts()
+    if counts["nodes"] != result.nodes:
+        result.add(None, "nodes.count", f"{counts['nodes']} node rows stored, "
+                                        f"{result.nodes} expected for {size} records")
+    key_rows = store.key_rows()
+    if len(key_rows) != len(keys) or any(
+            k not in keys or keys[k].registered != reg or keys[k].revoked != rev
+            for k, reg, rev in key_rows):
+        result.add(None, "index.keys-mismatch", "key/revocation rows differ from the log's records")
+    latest = store.latest_checkpoint()
+    if size and (latest is None or latest.size != size):
+        result.add(size - 1, "checkpoint.missing",
+                   f"no checkpoint covers the whole log (size {size})")
+    for note in pinned:
+        _audit_pinned(note, ledger, size, compact.root(), result)
+    return result
+
+
+def _parent_ids(body: bytes) -> list[str]:
+    """Parent ids of a record body, tolerating malformed bodies (reported elsewhere)."""
+    try:
+        return list(parse_record(body).statement.parents)
+    except RecordError:
+        return []
+
+
+def _audit_signature(i: int, rec: Any, keys: dict[str, _Key], log_key: PublicKey,
+                     result: AuditResult) -> None:
+    st = rec.statement
+    msg = st.canonical()
+    if rec.signer == log_key.key_id:
+        if st.type not in ("key", "revoke"):
+            result.add(i, "signature.untrusted", "the log key signs only key and revoke records")
+        elif not log_key.verify(rec.sig, msg):
+            result.add(i, "signature.invalid", "bad log-key signature")
+        return
+    k = keys.get(rec.signer)
+    if k is None or k.public is None:
+        result.add(i, "signature.untrusted", f"signer {rec.signer} is not registered before it")
+        return
+    if k.revoked is not None and k.revoked < i:
+        result.add(i, "signature.revoked", f"signer {rec.signer} was revoked at {k.revoked}")
+        return
+    if st.type == "key" or (st.type == "revoke" and st.key is not None
+                            and st.key.id != rec.signer):
+        result.add(i, "signature.untrusted", "only the log key registers or revokes other keys")
+        return
+    if not k.public.verify(rec.sig, msg):
+        result.add(i, "signature.invalid", "signature does not verify")
+
+
+def _compare_nodes(store: Any, emitted: list[tuple[tuple[int, int], bytes]],
+                   result: AuditResult) -> None:
+    stored = store.nodes(nid for nid, _ in emitted)
+    for (level, index), h in emitted:
+        got = stored.get((level, index))
+        last_leaf = ((index + 1) << level) - 1  # the append that completed this node
+        if got is None:
+            result.add(last_leaf, "node.missing", f"node ({level}, {index}) is missing")
+        elif got != h and level == 0:
+            result.add(last_leaf, "leaf.mismatch",
+                       f"record {index} does not hash to the leaf stored for it")
+        elif got != h:
+            result.add(last_leaf, "node.mismatch",
+                       f"stored node ({level}, {index}) differs from the recomputed one")
+
+
+def _audit_pinned(note: str, ledger: Ledger, size: int, root: bytes, result: AuditResult) -> None:
+    try:
+        old = open_checkpoint(note, ledger.log_verifier)
+    except CheckpointError as exc:
+        result.add(None, "pinned.invalid", f"pinned checkpoint does not verify: {exc}")
+        return
+    if old.size > size:
+        result.add(None, "pinned.inconsistent", f"the log shrank: pinned size {old.size} > {size}")
+        return
+    try:
+        proof = ledger.store.consistency_proof(old.size, size) if 0 < old.size < size else []
+        merkle.verify_consistency(old.size, size, proof, old.root, root)
+    except (MerkleError, LogIntegrityError) as exc:
+        result.add(old.size - 1 if old.size else None, "pinned.inconsistent",
+                   f"the log is not consistent with the pinned checkpoint (size {old.size}): {exc}")
+
+
+def _batched(it: Any, n: int) -> Any:
+    chunk: list[Any] = []
+    for item in it:
+        chunk.append(item)
+        if len(chunk) >= n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _signed64(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v

@@ -1,0 +1,245 @@
+"""Offline bundles: a self-contained JSON file that verifies an image without the database.
+
+A bundle carries the matched record's whole chain (and the key records its signers depend
+on), each with a C2SP ``tlog-proof`` (index, inclusion proof, signed checkpoint), the log's
+verifier key, and optionally consistency proofs from earlier tree sizes so a pinned
+checkpoint can be checked offline too::
+
+    {
+      "format": "provenance-bundle/v1",
+      "log": {"origin": "...", "vkey": "<C2SP signed-note verifier key>"},
+      "checkpoint": "<signed checkpoint note>",
+      "subject": "sha256:<record id>",
+      "records": [{"index": 7, "record": {...}, "tlog_proof": "c2sp.org/tlog-proof@v1\\n..."}],
+      "consistency": [{"size": 3, "proof": ["<base64>", ...]}]
+    }
+
+Parsing is strict (unknown fields, wrong types, oversize input are :class:`BundleError`);
+whether the contents are *true* is the verifier's job: an altered bundle parses and then
+fails its checks (``tampered``), a truncated one does not parse (an error).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from provenance import imaging
+from provenance.checkpoint import (
+    NoteVerifier,
+    format_tlog_proof,
+    parse_tlog_proof,
+)
+from provenance.errors import BundleError, CheckpointError, RecordError
+from provenance.records import Record, canonical, parse_record, record_id
+from provenance.verify import (
+    Evidence,
+    ImageDigests,
+    MatchKind,
+    PinnedCheckpoint,
+    ProvenRecord,
+    checkpoint_size_unverified,
+)
+
+FORMAT: Final = "provenance-bundle/v1"
+MAX_BUNDLE_BYTES: Final = 32 * 1024 * 1024
+MAX_RECORDS: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class BundleRecord:
+    index: int
+    body: bytes
+    proof: tuple[bytes, ...]
+    checkpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    origin: str
+    vkey: str
+    checkpoint: str
+    subject: str
+    records: tuple[BundleRecord, ...]
+    consistency: dict[int, tuple[bytes, ...]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "log": {"origin": self.origin, "vkey": self.vkey},
+            "checkpoint": self.checkpoint,
+            "subject": self.subject,
+            "records": [
+                {"index": r.index, "record": json.loads(r.body),
+                 "tlog_proof": format_tlog_proof(r.index, r.proof, r.checkpoint)}
+                for r in self.records
+            ],
+            "consistency": [
+                {"size": size, "proof": [base64.b64encode(h).decode() for h in proof]}
+                for size, proof in sorted(self.consistency.items())
+            ],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+    def parsed_records(self) -> dict[int, Record]:
+        """Records that parse (a malformed one is left for the verifier to report)."""
+        out: dict[int, Record] = {}
+        for r in self.records:
+            try:
+                out[r.index] = parse_record(r.body)
+            except RecordError:
+                continue
+        return out
+
+    def subject_index(self) -> int:
+        for r in self.records:
+            if record_id(r.body) == self.subject:
+                return r.index
+        raise BundleError(f"the bundle's subject {self.subject} is not among its records")
+
+
+def loads(text: str | bytes) -> Bundle:
+    """Strictly parse a bundle.
+
+    Raises:
+        BundleError: not JSON, wrong format, missing or extra fields, malformed proofs.
+    """
+    if len(text) > MAX_BUNDLE_BYTES:
+        raise BundleError(f"bundle larger than {MAX_BUNDLE_BYTES} bytes")
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BundleError(f"bundle is not valid JSON ({exc.__class__.__name__}: "
+                          f"{str(exc)[:80]}); is it truncated?") from exc
+    o = _fields(obj, "bundle", {"format", "log", "checkpoint", "subject", "records",
+                                "consistency"})
+    if o["format"] != FORMAT:
+        raise BundleError(f"unsupported bundle format {str(o['format'])[:40]!r}")
+    log = _fields(o["log"], "bundle.log", {"origin", "vkey"})
+    origin, vkey = _s(log["origin"], "log.origin"), _s(log["vkey"], "log.vkey")
+    checkpoint = _s(o["checkpoint"], "checkpoint")
+    subject = _s(o["subject"], "subject")
+    recs = o["records"]
+    if not isinstance(recs, list) or not recs or len(recs) > MAX_RECORDS:
+        raise BundleError("bundle.records: expected 1 to 10000 records")
+    records = []
+    for i, item in enumerate(recs):
+        r = _fields(item, f"records[{i}]", {"index", "record", "tlog_proof"})
+        index = r["index"]
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise BundleError(f"records[{i}].index: expected a non-negative integer")
+        try:
+            body = canonical(r["record"])
+            tp = parse_tlog_proof(_s(r["tlog_proof"], f"records[{i}].tlog_proof"))
+        except (RecordError, CheckpointError) as exc:
+            raise BundleError(f"records[{i}]: {exc}") from exc
+        if tp.index != index:
+            raise BundleError(f"records[{i}]: tlog-proof index {tp.index} != {index}")
+        records.append(BundleRecord(index, body, tuple(tp.proof), tp.checkpoint_note))
+    cons_raw = o["consistency"]
+    if not isinstance(cons_raw, list):
+        raise BundleError("bundle.consistency: expected a list")
+    consistency: dict[int, tuple[bytes, ...]] = {}
+    for i, item in enumerate(cons_raw):
+        c = _fields(item, f"consistency[{i}]", {"size", "proof"})
+        size = c["size"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise BundleError(f"consistency[{i}].size: expected a non-negative integer")
+        if not isinstance(c["proof"], list) or len(c["proof"]) > 128:
+            raise BundleError(f"consistency[{i}].proof: expected a list of hashes")
+        consistency[size] = tuple(_b64_hash(h, f"consistency[{i}].proof") for h in c["proof"])
+    return Bundle(origin, vkey, checkpoint, subject, tuple(records), consistency)
+
+
+def build(*, origin: str, vkey: str, checkpoint: str, subject: str,
+          records: Sequence[ProvenRecord],
+          consistency: dict[int, tuple[bytes, ...]] | None = None) -> Bundle:
+    return Bundle(origin, vkey, checkpoint, subject,
+                  tuple(BundleRecord(r.index, r.body, r.proof, checkpoint) for r in records),
+                  dict(consistency or {}))
+
+
+def match_image(bundle: Bundle, data: bytes, name: str) -> tuple[int | None, MatchKind | None,
+                                                                   ImageDigests]:
+    """Match an image against the bundle's capture/edit records: bytes, pixels, perceptual."""
+    records = bundle.parsed_records()
+    sha = imaging.file_sha256(data)
+    p64, p256 = imaging.perceptual_hashes(data, name=name)
+    with_asset = {i: r.statement.asset for i, r in records.items()
+                  if r.statement.asset is not None}
+    for i, asset in sorted(with_asset.items(), reverse=True):
+        if asset.sha256 == sha:
+            return i, "sha256", ImageDigests(sha, None, p64, p256)
+    pixels, _, _, _ = imaging.pixel_digest(data, name=name)
+    digests = ImageDigests(sha, pixels, p64, p256)
+    for i, asset in sorted(with_asset.items(), reverse=True):
+        if asset.pixels == pixels:
+            return i, "pixels", digests
+    best: tuple[int, int] | None = None
+    for i, asset in with_asset.items():
+        d64 = imaging.hamming(p64, asset.phash64)
+        d256 = imaging.hamming(p256, asset.phash256)
+        if d64 <= imaging.PHASH64_MAX_DISTANCE and d256 <= imaging.PHASH256_MAX_DISTANCE and (
+                best is None or d256 < best[0]):
+            best = (d256, i)
+    if best is not None:
+        return best[1], "perceptual", digests
+    return None, None, digests
+
+
+def evidence(bundle: Bundle, *, subject: int, match: MatchKind | None,
+             image: ImageDigests | None, pinned: Sequence[str] = (),
+             trusted_vkey: str | None = None) -> Evidence:
+    """Turn a parsed bundle into evidence for :func:`provenance.verify.check_chain`.
+
+    The log key is the bundle's own unless ``trusted_vkey`` pins one; a record whose
+    tlog-proof names a different checkpoint than the bundle's gets an empty proof (and so
+    fails check 3) rather than being silently judged against another tree.
+    """
+    try:
+        verifier = NoteVerifier.parse_vkey(trusted_vkey or bundle.vkey)
+    except CheckpointError as exc:
+        raise BundleError(f"log verifier key: {exc}") from exc
+    records = tuple(
+        ProvenRecord(r.index, r.body, r.proof if r.checkpoint == bundle.checkpoint else ())
+        for r in bundle.records)
+    pins = []
+    for note in pinned:
+        size = checkpoint_size_unverified(note)
+        pins.append(PinnedCheckpoint(note, bundle.consistency.get(size, ())))
+    return Evidence(subject=subject, match=match, records=records, checkpoint=bundle.checkpoint,
+                    log_key=verifier, image=image, pinned=tuple(pins))
+
+
+def _fields(obj: Any, where: str, fields: set[str]) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise BundleError(f"{where}: expected an object")
+    missing = fields - set(obj)
+    if missing:
+        raise BundleError(f"{where}: missing field {sorted(missing)[0]!r}")
+    extra = set(obj) - fields
+    if extra:
+        raise BundleError(f"{where}: unexpected field {sorted(extra)[0]!r}")
+    return obj
+
+
+def _s(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise BundleError(f"{where}: expected a string")
+    return value
+
+
+def _b64_hash(value: Any, where: str) -> bytes:
+    try:
+        raw = base64.b64decode(_s(value, where), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BundleError(f"{where}: invalid base64") from exc
+    if len(raw) != 32:
+        raise BundleError(f"{where}: expected 32-byte hashes")
+    return raw

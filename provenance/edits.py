@@ -1,0 +1,157 @@
+"""Replayable edits: a small, exact set of pixel operations and their C2PA action records.
+
+``provenance edit`` applies these operations to a logged image and records them with their
+parameters, so a verifier holding the parent image can re-apply them and compare the
+result's canonical pixels with the child's record (:func:`replay`). Only deterministic,
+lossless-to-describe operations are offered: crop, resize (Lanczos), rotate by a multiple
+of 90 degrees, and flip. The output is written losslessly as PNG (or WebP lossless) so the
+replayed pixels match exactly; a JPEG output is allowed but then replay can only be
+reported as a perceptual match.
+
+Besides :mod:`provenance.imaging`, this is the only module using Pillow.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from provenance.errors import ImageError, ProvenanceError
+from provenance.records import Action
+
+REPLAYABLE: Final = frozenset({"c2pa.cropped", "c2pa.resized", "c2pa.orientation"})
+OUTPUT_FORMATS: Final = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG",
+                         ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+class EditError(ProvenanceError):
+    """An edit operation is invalid for the image (crop outside it, zero size...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Crop:
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    def action(self) -> Action:
+        return Action("c2pa.cropped", {"left": self.left, "top": self.top,
+                                       "right": self.right, "bottom": self.bottom})
+
+
+@dataclass(frozen=True, slots=True)
+class Resize:
+    width: int
+    height: int
+
+    def action(self) -> Action:
+        return Action("c2pa.resized", {"width": self.width, "height": self.height,
+                                       "filter": "lanczos"})
+
+
+@dataclass(frozen=True, slots=True)
+class Rotate:
+    degrees: int  # clockwise, multiple of 90
+
+    def action(self) -> Action:
+        return Action("c2pa.orientation", {"rotate": self.degrees})
+
+
+@dataclass(frozen=True, slots=True)
+class Flip:
+    axis: str  # "horizontal" or "vertical"
+
+    def action(self) -> Action:
+        return Action("c2pa.orientation", {"flip": self.axis})
+
+
+Operation = Crop | Resize | Rotate | Flip
+
+
+def parse_crop(text: str) -> Crop:
+    """``LEFT,TOP,RIGHT,BOTTOM`` in pixels."""
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        raise EditError(f"--crop expects LEFT,TOP,RIGHT,BOTTOM in pixels, got {text!r}")
+    left, top, right, bottom = (int(p) for p in parts)
+    if right <= left or bottom <= top:
+        raise EditError(f"empty crop box {text!r}")
+    return Crop(left, top, right, bottom)
+
+
+def parse_resize(text: str) -> Resize:
+    """``WIDTHxHEIGHT`` in pixels."""
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
+        raise EditError(f"--resize expects WIDTHxHEIGHT, got {text!r}")
+    if int(w) * int(h) > 200_000_000:
+        raise EditError(f"--resize {text} is larger than 200 megapixels")
+    return Resize(int(w), int(h))
+
+
+def parse_rotate(degrees: int) -> Rotate:
+    if degrees % 90 != 0:
+        raise EditError("--rotate accepts multiples of 90 degrees only (replayable exactly)")
+    return Rotate(degrees % 360)
+
+
+def from_actions(actions: Sequence[Action]) -> list[Operation] | None:
+    """The operations a list of recorded actions describes, or None if not replayable."""
+    ops: list[Operation] = []
+    for a in actions:
+        p: dict[str, Any] = dict(a.params)
+        try:
+            if a.action == "c2pa.cropped" and set(p) == {"left", "top", "right", "bottom"}:
+                ops.append(Crop(int(p["left"]), int(p["top"]), int(p["right"]), int(p["bottom"])))
+            elif a.action == "c2pa.resized" and set(p) == {"width", "height", "filter"}:
+                if p["filter"] != "lanczos":
+                    return None
+                ops.append(Resize(int(p["width"]), int(p["height"])))
+            elif a.action == "c2pa.orientation" and set(p) == {"rotate"}:
+                ops.append(parse_rotate(int(p["rotate"])))
+            elif a.action == "c2pa.orientation" and set(p) == {"flip"}:
+                if p["flip"] not in ("horizontal", "vertical"):
+                    return None
+                ops.append(Flip(str(p["flip"])))
+            else:
+                return None
+        except (TypeError, ValueError, EditError):
+            return None
+    return ops or None
+
+
+def apply(data: bytes, ops: Sequence[Operation], *, out_format: str, name: str = "<bytes>",
+          quality: int = 95) -> bytes:
+    """Apply ``ops`` to the canonical decoding of ``data`` and encode as ``out_format``."""
+    from PIL import Image
+
+    from provenance.imaging import canonical_image
+
+    img = canonical_image(data, name=name)
+    for op in ops:
+        if isinstance(op, Crop):
+            if op.right > img.width or op.bottom > img.height:
+                raise EditError(f"crop box {op} lies outside the {img.width}x{img.height} image")
+            img = img.crop((op.left, op.top, op.right, op.bottom))
+        elif isinstance(op, Resize):
+            img = img.resize((op.width, op.height), Image.Resampling.LANCZOS)
+        elif isinstance(op, Rotate):
+            if op.degrees:
+                img = img.rotate(-op.degrees, expand=True)
+        else:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT if op.axis == "horizontal"
+                                else Image.Transpose.FLIP_TOP_BOTTOM)
+    buf = io.BytesIO()
+    try:
+        if out_format == "JPEG":
+            img.convert("RGB").save(buf, "JPEG", quality=quality)
+        elif out_format == "WEBP":
+            img.save(buf, "WEBP", lossless=True)
+        else:
+            img.save(buf, out_format)
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"cannot encode the edited image as {out_format}: {exc}") from exc
+    return buf.getvalue()
