@@ -164,7 +164,7 @@ class NoteVerifier:
         if len(parts) != 3 or not _HEX8.fullmatch(parts[1]):
             raise CheckpointError("malformed vkey: expected name+keyid+key")
         name, hex_id, material_b64 = parts
-        if not _valid_name(name) or _CONTROL.search(name):
+        if not _valid_name(name) or not _valid_line(name):
             raise CheckpointError("malformed vkey: bad key name")
         material = _b64decode(material_b64, "vkey key")
         if len(material) != 33 or material[0] not in _SUPPORTED_TYPES:
@@ -304,7 +304,8 @@ class Checkpoint:
         if len(self.root) != 32:
             raise ValueError(f"root must be 32 bytes, got {len(self.root)}")
         object.__setattr__(self, "root", bytes(self.root))
-        if isinstance(self.extensions, str):
+        given: object = self.extensions
+        if isinstance(given, str):
             raise TypeError("extensions must be a sequence of lines, not a str")
         extensions = tuple(self.extensions)
         for line in extensions:

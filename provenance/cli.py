@@ -57,8 +57,9 @@ class _Group(click.Group):
 class Env:
     """Options shared by every command (the ledger location and its log key)."""
 
-    def __init__(self, db: str, log_key: str | None, log_passphrase_file: Path | None,
-                 busy_timeout: float) -> None:
+    def __init__(
+        self, db: str, log_key: str | None, log_passphrase_file: Path | None, busy_timeout: float
+    ) -> None:
         self.db = db
         self.log_key = log_key
         self.log_passphrase_file = log_passphrase_file
@@ -73,9 +74,12 @@ class Env:
     def ledger(self) -> Iterator[Ledger]:
         from provenance.ledger import Ledger
 
-        ledger = Ledger.open(self.db, log_key=self.log_key,
-                             log_passphrase=self.log_passphrase(),
-                             busy_timeout_s=self.busy_timeout)
+        ledger = Ledger.open(
+            self.db,
+            log_key=self.log_key,
+            log_passphrase=self.log_passphrase(),
+            busy_timeout_s=self.busy_timeout,
+        )
         try:
             yield ledger
         finally:
@@ -106,8 +110,9 @@ def _passphrase_source(passphrase_file: Path | None, *, prompt_text: str) -> Pas
 def _load_key(path: Path, passphrase_file: Path | None) -> SigningKey:
     from provenance.keys import load_signing_key
 
-    return load_signing_key(path, _passphrase_source(passphrase_file,
-                                                     prompt_text=f"Passphrase for {path}"))
+    return load_signing_key(
+        path, _passphrase_source(passphrase_file, prompt_text=f"Passphrase for {path}")
+    )
 
 
 def _parse_claims(items: Sequence[str]) -> dict[str, str]:
@@ -130,28 +135,52 @@ def _parse_value(v: str) -> Any:
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 passphrase_file_option = click.option(
-    "--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Read the key's passphrase from the first line of this file "
-         "(else PROVENANCE_PASSPHRASE, else a prompt on a terminal).")
+    "(else PROVENANCE_PASSPHRASE, else a prompt on a terminal).",
+)
 
 
 # --- the group -----------------------------------------------------------------------------
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
-                                           "max_content_width": 100})
-@click.option("--db", envvar="PROVENANCE_DB", default=DEFAULT_DB, show_default=True,
-              help="Ledger location: a SQLite path or any SQLAlchemy URL "
-                   "(postgresql+psycopg://...). Env: PROVENANCE_DB.")
-@click.option("--log-key", envvar="PROVENANCE_LOG_KEY",
-              help="The ledger's log key file (default: <db>.logkey beside a SQLite ledger). "
-                   "Env: PROVENANCE_LOG_KEY.")
-@click.option("--log-passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Passphrase of the log key (else PROVENANCE_LOG_PASSPHRASE).")
-@click.option("--busy-timeout", type=click.FloatRange(0), default=30.0, show_default=True,
-              help="Seconds to wait for another writer before giving up (exit 3).")
+@click.group(
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option(
+    "--db",
+    envvar="PROVENANCE_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="Ledger location: a SQLite path or any SQLAlchemy URL "
+    "(postgresql+psycopg://...). Env: PROVENANCE_DB.",
+)
+@click.option(
+    "--log-key",
+    envvar="PROVENANCE_LOG_KEY",
+    help="The ledger's log key file (default: <db>.logkey beside a SQLite ledger). "
+    "Env: PROVENANCE_LOG_KEY.",
+)
+@click.option(
+    "--log-passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Passphrase of the log key (else PROVENANCE_LOG_PASSPHRASE).",
+)
+@click.option(
+    "--busy-timeout",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for another writer before giving up (exit 3).",
+)
 @click.version_option(__version__, prog_name="provenance")
 @click.pass_context
-def cli(ctx: click.Context, db: str, log_key: str | None, log_passphrase_file: Path | None,
-        busy_timeout: float) -> None:
+def cli(
+    ctx: click.Context,
+    db: str,
+    log_key: str | None,
+    log_passphrase_file: Path | None,
+    busy_timeout: float,
+) -> None:
     """Image provenance ledger: sign at capture, record edits, verify downloads.
 
     \b
@@ -172,8 +201,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 # --- init ----------------------------------------------------------------------------------
 @cli.command()
 @click.option("--origin", help="The log's name in checkpoints (default provenance.local/<db>).")
-@click.option("--kdf-rounds", type=click.IntRange(1, 1000), default=None,
-              help="bcrypt-pbkdf rounds protecting the log key when it has a passphrase.")
+@click.option(
+    "--kdf-rounds",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="bcrypt-pbkdf rounds protecting the log key when it has a passphrase.",
+)
 @json_option
 @pass_env
 def init(env: Env, origin: str | None, kdf_rounds: int | None, as_json: bool) -> None:
@@ -188,12 +221,21 @@ def init(env: Env, origin: str | None, kdf_rounds: int | None, as_json: bool) ->
     """
     from provenance.ledger import Ledger
 
-    ledger = Ledger.init(env.db, origin=origin, log_key=env.log_key,
-                         log_passphrase=env.log_passphrase(), kdf_rounds=kdf_rounds)
+    ledger = Ledger.init(
+        env.db,
+        origin=origin,
+        log_key=env.log_key,
+        log_passphrase=env.log_passphrase(),
+        kdf_rounds=kdf_rounds,
+    )
     try:
-        info = {"db": ledger.store.display_url, "origin": ledger.origin,
-                "log_key": str(ledger._log_key_file), "log_key_id": ledger.log_public.key_id,
-                "vkey": ledger.log_verifier.vkey()}
+        info = {
+            "db": ledger.store.display_url,
+            "origin": ledger.origin,
+            "log_key": str(ledger._log_key_file),
+            "log_key_id": ledger.log_public.key_id,
+            "vkey": ledger.log_verifier.vkey(),
+        }
     finally:
         ledger.close()
     if as_json:
@@ -213,20 +255,42 @@ def keys() -> None:
 
 @keys.command("generate")
 @click.argument("name")
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Key file to write (default NAME.key; the public half goes to FILE.pub).")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Key file to write (default NAME.key; the public half goes to FILE.pub).",
+)
 @passphrase_file_option
-@click.option("--no-passphrase", is_flag=True,
-              help="Write the private key unencrypted (mode 0600 still applies).")
-@click.option("--kdf-rounds", type=click.IntRange(1, 1000), default=None,
-              help="bcrypt-pbkdf rounds (default: keys.DEFAULT_KDF_ROUNDS).")
-@click.option("--register/--no-register", default=True, show_default=True,
-              help="Register the new key in the ledger (when one exists).")
+@click.option(
+    "--no-passphrase",
+    is_flag=True,
+    help="Write the private key unencrypted (mode 0600 still applies).",
+)
+@click.option(
+    "--kdf-rounds",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="bcrypt-pbkdf rounds (default: keys.DEFAULT_KDF_ROUNDS).",
+)
+@click.option(
+    "--register/--no-register",
+    default=True,
+    show_default=True,
+    help="Register the new key in the ledger (when one exists).",
+)
 @json_option
 @pass_env
-def keys_generate(env: Env, name: str, out: Path | None, passphrase_file: Path | None,
-                  no_passphrase: bool, kdf_rounds: int | None, register: bool,
-                  as_json: bool) -> None:
+def keys_generate(
+    env: Env,
+    name: str,
+    out: Path | None,
+    passphrase_file: Path | None,
+    no_passphrase: bool,
+    kdf_rounds: int | None,
+    register: bool,
+    as_json: bool,
+) -> None:
     """Generate an Ed25519 signing key, encrypted with a passphrase.
 
     \b
@@ -239,12 +303,14 @@ def keys_generate(env: Env, name: str, out: Path | None, passphrase_file: Path |
     path = out or Path(f"{name}.key")
     passphrase: bytes | None = None
     if not no_passphrase:
-        passphrase = _passphrase_source(passphrase_file, prompt_text=f"Passphrase for {path}"
-                                        ).get(confirm=True)
+        passphrase = _passphrase_source(passphrase_file, prompt_text=f"Passphrase for {path}").get(
+            confirm=True
+        )
         if passphrase is None:
             raise PassphraseError(
                 "no passphrase for the new key",
-                hint="use --passphrase-file, PROVENANCE_PASSPHRASE, or --no-passphrase")
+                hint="use --passphrase-file, PROVENANCE_PASSPHRASE, or --no-passphrase",
+            )
     key = SigningKey.generate()
     kwargs: dict[str, Any] = {} if kdf_rounds is None else {"kdf_rounds": kdf_rounds}
     if register:
@@ -260,8 +326,14 @@ def keys_generate(env: Env, name: str, out: Path | None, passphrase_file: Path |
     else:
         save_signing_key(key, path, passphrase, **kwargs)
         idx, rid = None, None
-    info = {"name": name, "key_id": key.public.key_id, "file": str(path),
-            "public_file": str(path) + ".pub", "registered_record": rid, "index": idx}
+    info = {
+        "name": name,
+        "key_id": key.public.key_id,
+        "file": str(path),
+        "public_file": str(path) + ".pub",
+        "registered_record": rid,
+        "index": idx,
+    }
     if as_json:
         _emit_json(info)
         return
@@ -298,13 +370,23 @@ def keys_register(env: Env, keyfile: Path, name: str | None, as_json: bool) -> N
 @keys.command("revoke")
 @click.argument("key_id")
 @click.option("--reason", help="Why the key is revoked (recorded in the log).")
-@click.option("--key", "self_key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Revoke with the key itself instead of the log key.")
+@click.option(
+    "--key",
+    "self_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Revoke with the key itself instead of the log key.",
+)
 @passphrase_file_option
 @json_option
 @pass_env
-def keys_revoke(env: Env, key_id: str, reason: str | None, self_key: Path | None,
-                passphrase_file: Path | None, as_json: bool) -> None:
+def keys_revoke(
+    env: Env,
+    key_id: str,
+    reason: str | None,
+    self_key: Path | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
     """Revoke a key: records it signs after this point in the log are not trusted.
 
     \b
@@ -331,9 +413,17 @@ def keys_list(env: Env, as_json: bool) -> None:
       provenance keys list --json
     """
     with env.ledger() as ledger:
-        rows = ledger.keys()
-    items = [{"key_id": k.key_id, "name": k.name, "registered_at": k.registered_at,
-              "revoked_at": k.revoked_at, "public": k.public} for k in rows]
+        rows = ledger.list_keys()
+    items = [
+        {
+            "key_id": k.key_id,
+            "name": k.name,
+            "registered_at": k.registered_at,
+            "revoked_at": k.revoked_at,
+            "public": k.public,
+        }
+        for k in rows
+    ]
     if as_json:
         _emit_json(items)
         return
@@ -360,8 +450,13 @@ def keys_show(env: Env, key: str, as_json: bool) -> None:
     key_id = key if key.startswith("SHA256:") else load_public_key_file(Path(key)).key_id
     with env.ledger() as ledger:
         info = ledger.key(key_id)
-    obj = {"key_id": info.key_id, "name": info.name, "public": info.public,
-           "registered_at": info.registered_at, "revoked_at": info.revoked_at}
+    obj = {
+        "key_id": info.key_id,
+        "name": info.name,
+        "public": info.public,
+        "registered_at": info.registered_at,
+        "revoked_at": info.revoked_at,
+    }
     if as_json:
         _emit_json(obj)
         return
@@ -372,22 +467,49 @@ def keys_show(env: Env, key: str, as_json: bool) -> None:
 # --- sign / derive -------------------------------------------------------------------------
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--key", "key_file", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Signer's private key file.")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Signer's private key file.",
+)
 @passphrase_file_option
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
-@click.option("--claim", "claims", multiple=True, metavar="K=V",
-              help="A claim recorded in the statement (author, caption, device...).")
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Processes computing image digests.")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=256, show_default=True,
-              help="Records per append transaction (one checkpoint each).")
+@click.option(
+    "--claim",
+    "claims",
+    multiple=True,
+    metavar="K=V",
+    help="A claim recorded in the statement (author, caption, device...).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Processes computing image digests.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=256,
+    show_default=True,
+    help="Records per append transaction (one checkpoint each).",
+)
 @json_option
 @pass_env
-def sign(env: Env, paths: tuple[str, ...], key_file: Path, passphrase_file: Path | None,
-         recursive: bool, claims: tuple[str, ...], workers: int, batch_size: int,
-         as_json: bool) -> None:
+def sign(
+    env: Env,
+    paths: tuple[str, ...],
+    key_file: Path,
+    passphrase_file: Path | None,
+    recursive: bool,
+    claims: tuple[str, ...],
+    workers: int,
+    batch_size: int,
+    as_json: bool,
+) -> None:
     """Sign images at capture: files or folders. Already-logged images are reported, not re-signed.
 
     With --json, one JSON object per image is printed on stdout (JSON Lines).
@@ -406,25 +528,39 @@ def sign(env: Env, paths: tuple[str, ...], key_file: Path, passphrase_file: Path
     if not files:
         raise click.UsageError("no images found in the given paths")
     with env.ledger() as ledger, _progress(len(files), "signing") as tick:
+
         def report(res: SignResult) -> None:
             tick()
             if as_json:
-                click.echo(json.dumps({"path": res.path, "status": res.status,
-                                       "record_id": res.record_id, "index": res.index,
-                                       "sha256": res.sha256, "error": res.error}))
+                click.echo(
+                    json.dumps(
+                        {
+                            "path": res.path,
+                            "status": res.status,
+                            "record_id": res.record_id,
+                            "index": res.index,
+                            "sha256": res.sha256,
+                            "error": res.error,
+                        }
+                    )
+                )
             elif res.status == "error":
                 click.echo(f"error   {res.path}: {res.error}", err=True)
             else:
                 word = "signed " if res.status == "signed" else "exists "
                 click.echo(f"{word} {res.path}  {res.record_id}  (log index {res.index})")
 
-        results = ledger.sign(files, key, claims=claim_map, workers=workers,
-                              batch_size=batch_size, progress=report)
+        results = ledger.sign(
+            files, key, claims=claim_map, workers=workers, batch_size=batch_size, progress=report
+        )
     failed = [r for r in results if r.status == "error"]
     signed = sum(r.status == "signed" for r in results)
     if not as_json or failed:
-        click.echo(f"{signed} signed, {len(results) - signed - len(failed)} already logged, "
-                   f"{len(failed)} failed", err=True)
+        click.echo(
+            f"{signed} signed, {len(results) - signed - len(failed)} already logged, "
+            f"{len(failed)} failed",
+            err=True,
+        )
     if failed:
         sys.exit(3)
 
@@ -438,9 +574,14 @@ def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
 
@@ -448,20 +589,40 @@ def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
 @cli.command()
 @click.argument("parent", nargs=-1, required=True)
 @click.argument("child", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--key", "key_file", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @passphrase_file_option
-@click.option("--action", "actions", multiple=True, required=True, metavar="ACTION",
-              help="C2PA action name, e.g. c2pa.color_adjustments (repeatable).")
-@click.option("--param", "params", multiple=True, metavar="[N:]K=V",
-              help="Parameter of action N (1-based; default the first). V is JSON if it "
-                   "parses as JSON, else a string.")
+@click.option(
+    "--action",
+    "actions",
+    multiple=True,
+    required=True,
+    metavar="ACTION",
+    help="C2PA action name, e.g. c2pa.color_adjustments (repeatable).",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="[N:]K=V",
+    help="Parameter of action N (1-based; default the first). V is JSON if it "
+    "parses as JSON, else a string.",
+)
 @click.option("--claim", "claims", multiple=True, metavar="K=V")
 @json_option
 @pass_env
-def derive(env: Env, parent: tuple[str, ...], child: Path, key_file: Path,
-           passphrase_file: Path | None, actions: tuple[str, ...], params: tuple[str, ...],
-           claims: tuple[str, ...], as_json: bool) -> None:
+def derive(
+    env: Env,
+    parent: tuple[str, ...],
+    child: Path,
+    key_file: Path,
+    passphrase_file: Path | None,
+    actions: tuple[str, ...],
+    params: tuple[str, ...],
+    claims: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Record a declared edit: CHILD was made from PARENT(s) (image paths or record ids).
 
     \b
@@ -480,8 +641,10 @@ def derive(env: Env, parent: tuple[str, ...], child: Path, key_file: Path,
             n, kv = 1, item
         k, sep, v = kv.partition("=")
         if not sep or not k or not 1 <= n <= len(actions):
-            raise click.BadParameter(f"expected [N:]KEY=VALUE with 1 <= N <= {len(actions)}, "
-                                     f"got {item!r}", param_hint="--param")
+            raise click.BadParameter(
+                f"expected [N:]KEY=VALUE with 1 <= N <= {len(actions)}, got {item!r}",
+                param_hint="--param",
+            )
         per_action[n - 1][k] = _parse_value(v)
     action_objs = [Action(a, p) for a, p in zip(actions, per_action, strict=True)]
     for a in action_objs:
@@ -490,8 +653,15 @@ def derive(env: Env, parent: tuple[str, ...], child: Path, key_file: Path,
     with env.ledger() as ledger:
         res = ledger.derive(list(parent), child, key, action_objs, claims=_parse_claims(claims))
     if as_json:
-        _emit_json({"path": res.path, "status": res.status, "record_id": res.record_id,
-                    "index": res.index, "sha256": res.sha256})
+        _emit_json(
+            {
+                "path": res.path,
+                "status": res.status,
+                "record_id": res.record_id,
+                "index": res.index,
+                "sha256": res.sha256,
+            }
+        )
         return
     word = "recorded" if res.status == "signed" else "already logged"
     click.echo(f"{word} {res.path}  {res.record_id}  (log index {res.index})")
@@ -499,22 +669,39 @@ def derive(env: Env, parent: tuple[str, ...], child: Path, key_file: Path,
 
 @cli.command()
 @click.argument("source")
-@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Edited image to write (.png/.webp replay exactly; .jpg/.tif allowed).")
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Edited image to write (.png/.webp replay exactly; .jpg/.tif allowed).",
+)
 @click.option("--crop", metavar="L,T,R,B", help="Crop box in pixels.")
 @click.option("--resize", metavar="WxH", help="Resize (Lanczos) to WIDTHxHEIGHT.")
 @click.option("--rotate", type=int, metavar="DEG", help="Rotate clockwise by 90, 180 or 270.")
 @click.option("--flip", type=click.Choice(["horizontal", "vertical"]))
-@click.option("--key", "key_file", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @passphrase_file_option
 @click.option("--claim", "claims", multiple=True, metavar="K=V")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @json_option
 @pass_env
-def edit(env: Env, source: str, out: Path, crop: str | None, resize: str | None,
-         rotate: int | None, flip: str | None, key_file: Path, passphrase_file: Path | None,
-         claims: tuple[str, ...], force: bool, as_json: bool) -> None:
+def edit(
+    env: Env,
+    source: str,
+    out: Path,
+    crop: str | None,
+    resize: str | None,
+    rotate: int | None,
+    flip: str | None,
+    key_file: Path,
+    passphrase_file: Path | None,
+    claims: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+) -> None:
     """Edit a logged image with replayable operations and record the edit.
 
     Operations apply in the order crop, resize, rotate, flip. The record lists them as
@@ -542,8 +729,15 @@ def edit(env: Env, source: str, out: Path, crop: str | None, resize: str | None,
     with env.ledger() as ledger:
         res = ledger.edit(source, out, ops, key, claims=_parse_claims(claims), overwrite=force)
     if as_json:
-        _emit_json({"path": res.path, "status": res.status, "record_id": res.record_id,
-                    "index": res.index, "sha256": res.sha256})
+        _emit_json(
+            {
+                "path": res.path,
+                "status": res.status,
+                "record_id": res.record_id,
+                "index": res.index,
+                "sha256": res.sha256,
+            }
+        )
         return
     word = "recorded" if res.status == "signed" else "already logged"
     click.echo(f"wrote {out}; {word} {res.record_id}  (log index {res.index})")
@@ -567,14 +761,21 @@ def history(env: Env, target: str, as_json: bool) -> None:
     with env.ledger() as ledger:
         tree = ledger.history(target)
         report = LedgerVerifier(ledger).verify_record(tree.index)
-        names = {k.key_id: k.name for k in ledger.keys()}
+        names = {k.key_id: k.name for k in ledger.list_keys()}
     status = {s.index: s for s in report.chain}
     if as_json:
-        _emit_json({"verdict": report.verdict, "tree": _tree_json(tree, names, status),
-                    "report": report.to_json()})
+        _emit_json(
+            {
+                "verdict": report.verdict,
+                "tree": _tree_json(tree, names, status),
+                "report": report.to_json(),
+            }
+        )
     else:
-        click.echo(f"chain {'verifies' if report.verdict == 'verified' else 'FAILS'}: "
-                   f"{_verdict_word(report.verdict)}")
+        click.echo(
+            f"chain {'verifies' if report.verdict == 'verified' else 'FAILS'}: "
+            f"{_verdict_word(report.verdict)}"
+        )
         for line in _tree_lines(tree, names, status):
             click.echo(line)
     if report.verdict != "verified":
@@ -582,57 +783,95 @@ def history(env: Env, target: str, as_json: bool) -> None:
 
 
 def _verdict_word(verdict: str) -> str:
-    return {"verified": "verified", "tampered": "TAMPERED", "unknown": "unknown",
-            "similar": "similar"}[verdict]
+    return {
+        "verified": "verified",
+        "tampered": "TAMPERED",
+        "unknown": "unknown",
+        "similar": "similar",
+    }[verdict]
 
 
 def _tree_json(node: HistoryNode, names: dict[str, str], status: dict[int, Any]) -> dict[str, Any]:
     st = node.record.statement
     step = status.get(node.index)
-    return {"index": node.index, "record_id": node.record_id, "type": st.type,
-            "signer": node.record.signer, "signer_name": names.get(node.record.signer),
-            "time": st.time, "actions": [a.to_json() for a in st.actions],
-            "asset": st.asset.to_json() if st.asset else None, "claims": dict(st.claims),
-            "ok": bool(step.ok) if step is not None else False,
-            "problems": step.problems if step is not None else ["not checked"],
-            "parents": [_tree_json(p, names, status) for p in node.parents]}
+    return {
+        "index": node.index,
+        "record_id": node.record_id,
+        "type": st.type,
+        "signer": node.record.signer,
+        "signer_name": names.get(node.record.signer),
+        "time": st.time,
+        "actions": [a.to_json() for a in st.actions],
+        "asset": st.asset.to_json() if st.asset else None,
+        "claims": dict(st.claims),
+        "ok": bool(step.ok) if step is not None else False,
+        "problems": step.problems if step is not None else ["not checked"],
+        "parents": [_tree_json(p, names, status) for p in node.parents],
+    }
 
 
-def _tree_lines(node: HistoryNode, names: dict[str, str], status: dict[int, Any],
-                prefix: str = "", last: bool = True, root: bool = True) -> Iterator[str]:
+def _tree_lines(
+    node: HistoryNode,
+    names: dict[str, str],
+    status: dict[int, Any],
+    prefix: str = "",
+    last: bool = True,
+    root: bool = True,
+) -> Iterator[str]:
     st = node.record.statement
     step = status.get(node.index)
     ok = step is not None and step.ok
     mark = "ok " if ok else "BAD"
     who = names.get(node.record.signer) or node.record.signer
-    acts = ", ".join(a.action + (json.dumps(dict(a.params), sort_keys=True) if a.params else "")
-                     for a in st.actions)
+    acts = ", ".join(
+        a.action + (json.dumps(dict(a.params), sort_keys=True) if a.params else "")
+        for a in st.actions
+    )
     head = "" if root else (prefix + ("└── " if last else "├── "))
-    yield (f"{head}[{mark}] #{node.index} {st.type:<7} {node.record_id[:19]}…  by {who}  "
-           f"{st.time}" + (f"  {acts}" if acts else ""))
+    yield (
+        f"{head}[{mark}] #{node.index} {st.type:<7} {node.record_id[:19]}…  by {who}  "
+        f"{st.time}" + (f"  {acts}" if acts else "")
+    )
     if step is not None:
         pad = "" if root else prefix + ("    " if last else "│   ")
         for p in step.problems:
             yield f"{pad}      ! {p}"
     child_prefix = "" if root else prefix + ("    " if last else "│   ")
     for i, parent in enumerate(node.parents):
-        yield from _tree_lines(parent, names, status, child_prefix, i == len(node.parents) - 1,
-                               False)
+        yield from _tree_lines(
+            parent, names, status, child_prefix, i == len(node.parents) - 1, False
+        )
 
 
 @cli.command()
 @click.argument("image", type=click.Path(path_type=Path))
-@click.option("--bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Verify offline against this bundle instead of the database.")
-@click.option("--checkpoint", "pinned", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A checkpoint saved earlier: the log must be consistent with it.")
-@click.option("--trust-log-key", metavar="VKEY",
-              help="With --bundle: the log's verifier key to trust instead of the bundle's.")
+@click.option(
+    "--bundle",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verify offline against this bundle instead of the database.",
+)
+@click.option(
+    "--checkpoint",
+    "pinned",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint saved earlier: the log must be consistent with it.",
+)
+@click.option(
+    "--trust-log-key",
+    metavar="VKEY",
+    help="With --bundle: the log's verifier key to trust instead of the bundle's.",
+)
 @json_option
 @pass_env
-def verify(env: Env, image: Path, bundle: Path | None, pinned: tuple[Path, ...],
-           trust_log_key: str | None, as_json: bool) -> None:
+def verify(
+    env: Env,
+    image: Path,
+    bundle: Path | None,
+    pinned: tuple[Path, ...],
+    trust_log_key: str | None,
+    as_json: bool,
+) -> None:
     """Verify an image: find its record, check the chain back to capture, grade the result.
 
     Exit codes: 0 verified, 1 tampered, 3 could not check, 4 unknown, 5 similar.
@@ -655,9 +894,16 @@ def verify(env: Env, image: Path, bundle: Path | None, pinned: tuple[Path, ...],
         if subject is None:
             report = unknown_report("no record in the bundle matches this image")
         else:
-            report = check_chain(bundle_mod.evidence(b, subject=subject, match=kind,
-                                                     image=digests, pinned=notes,
-                                                     trusted_vkey=trust_log_key))
+            report = check_chain(
+                bundle_mod.evidence(
+                    b,
+                    subject=subject,
+                    match=kind,
+                    image=digests,
+                    pinned=notes,
+                    trusted_vkey=trust_log_key,
+                )
+            )
     else:
         from provenance.ledger import LedgerVerifier
 
@@ -684,8 +930,12 @@ def _render_report(report: Report, name: str) -> None:
     verdict = report.verdict.upper()
     click.echo(f"{verdict}: {name}")
     if report.record_id:
-        how = {"sha256": "exact file match", "pixels": "pixel match (metadata differs)",
-               "perceptual": "perceptual match only", None: "record"}[report.match]
+        how = {
+            "sha256": "exact file match",
+            "pixels": "pixel match (metadata differs)",
+            "perceptual": "perceptual match only",
+            None: "record",
+        }[report.match]
         click.echo(f"  matched record #{report.index} {report.record_id} by {how}")
     if report.checkpoint_size is not None:
         click.echo(f"  checkpoint: {report.origin} size {report.checkpoint_size}")
@@ -701,18 +951,30 @@ def _render_report(report: Report, name: str) -> None:
             who = s.signer_name or s.signer
             acts = ", ".join(a["action"] for a in s.actions)
             mark = "ok " if s.ok else "BAD"
-            click.echo(f"    [{mark}] #{s.index} {s.type:<7} by {who}  {s.time}"
-                       + (f"  {acts}" if acts else ""))
+            click.echo(
+                f"    [{mark}] #{s.index} {s.type:<7} by {who}  {s.time}"
+                + (f"  {acts}" if acts else "")
+            )
     for n in report.notes:
         click.echo(f"  note: {n}")
 
 
 @cli.command()
 @click.argument("target")
-@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Bundle file to write.")
-@click.option("--since", "since", multiple=True, type=click.IntRange(1),
-              help="Include a consistency proof from this earlier tree size (repeatable).")
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Bundle file to write.",
+)
+@click.option(
+    "--since",
+    "since",
+    multiple=True,
+    type=click.IntRange(1),
+    help="Include a consistency proof from this earlier tree size (repeatable).",
+)
 @pass_env
 def export(env: Env, target: str, out: Path, since: tuple[int, ...]) -> None:
     """Write a self-contained bundle to verify TARGET (image or record id) offline.
@@ -737,9 +999,14 @@ def export(env: Env, target: str, out: Path, since: tuple[int, ...]) -> None:
         subject = next(r for r in ev.records if r.index == idx)
         from provenance.records import record_id
 
-        b = bundle_mod.build(origin=ledger.origin, vkey=ledger.log_verifier.vkey(),
-                             checkpoint=cp.note, subject=record_id(subject.body),
-                             records=ev.records, consistency=cons)
+        b = bundle_mod.build(
+            origin=ledger.origin,
+            vkey=ledger.log_verifier.vkey(),
+            checkpoint=cp.note,
+            subject=record_id(subject.body),
+            records=ev.records,
+            consistency=cons,
+        )
     _write_atomic(out, b.dumps())
     click.echo(f"wrote {out}: {len(b.records)} records, checkpoint size {cp.size}", err=True)
 
@@ -750,8 +1017,9 @@ def _write_atomic(path: Path, text: str) -> None:
     from provenance.errors import StoreError
 
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp",
-                                   dir=path.parent if str(path.parent) else ".")
+        fd, tmp = tempfile.mkstemp(
+            prefix=path.name + ".", suffix=".tmp", dir=path.parent if str(path.parent) else "."
+        )
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -781,19 +1049,28 @@ def log_show(env: Env, as_json: bool) -> None:
         cp = ledger.checkpoint()
         size = ledger.size()
         counts = ledger.store.table_counts()
-        obj = {"db": ledger.store.display_url, "origin": ledger.origin, "size": size,
-               "log_key_id": ledger.log_public.key_id, "vkey": ledger.log_verifier.vkey(),
-               "keys": counts["keys"], "revocations": counts["revocations"],
-               "assets": counts["assets"],
-               "checkpoint": None if cp is None else {"size": cp.size, "root": cp.root.hex(),
-                                                      "note": cp.note}}
+        obj = {
+            "db": ledger.store.display_url,
+            "origin": ledger.origin,
+            "size": size,
+            "log_key_id": ledger.log_public.key_id,
+            "vkey": ledger.log_verifier.vkey(),
+            "keys": counts["keys"],
+            "revocations": counts["revocations"],
+            "assets": counts["assets"],
+            "checkpoint": None
+            if cp is None
+            else {"size": cp.size, "root": cp.root.hex(), "note": cp.note},
+        }
     if as_json:
         _emit_json(obj)
         return
     click.echo(f"ledger   {obj['db']}")
     click.echo(f"origin   {obj['origin']}")
-    click.echo(f"size     {size} records ({obj['assets']} images, {obj['keys']} keys, "
-               f"{obj['revocations']} revocations)")
+    click.echo(
+        f"size     {size} records ({obj['assets']} images, {obj['keys']} keys, "
+        f"{obj['revocations']} revocations)"
+    )
     click.echo(f"log key  {obj['log_key_id']}")
     if cp is not None:
         click.echo("latest checkpoint:")
@@ -801,8 +1078,11 @@ def log_show(env: Env, as_json: bool) -> None:
 
 
 @log.command("checkpoint")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the signed checkpoint to this file (to pin it later).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the signed checkpoint to this file (to pin it later).",
+)
 @json_option
 @pass_env
 def log_checkpoint(env: Env, out: Path | None, as_json: bool) -> None:
@@ -842,14 +1122,25 @@ def log_prove(env: Env, record: str, size: int | None, as_json: bool) -> None:
     import base64
 
     with env.ledger() as ledger:
-        ref: str | int = int(record) if record.isdigit() else (
-            record if record.startswith("sha256:") else ledger.resolve(record))
+        ref: str | int = (
+            int(record)
+            if record.isdigit()
+            else (record if record.startswith("sha256:") else ledger.resolve(record))
+        )
         p = ledger.prove(ref, size)
     if as_json:
-        _emit_json({"index": p.index, "size": p.size, "record_id": p.record_id,
-                    "leaf_hash": p.leaf_hash.hex(), "root": p.root.hex(),
-                    "proof": [h.hex() for h in p.proof], "checkpoint": p.checkpoint,
-                    "verified": True})
+        _emit_json(
+            {
+                "index": p.index,
+                "size": p.size,
+                "record_id": p.record_id,
+                "leaf_hash": p.leaf_hash.hex(),
+                "root": p.root.hex(),
+                "proof": [h.hex() for h in p.proof],
+                "checkpoint": p.checkpoint,
+                "verified": True,
+            }
+        )
         return
     click.echo(f"record     {p.record_id}")
     click.echo(f"index      {p.index}")
@@ -876,8 +1167,16 @@ def log_consistency(env: Env, old: int, new: int, as_json: bool) -> None:
     with env.ledger() as ledger:
         proof, root1, root2 = ledger.consistency(old, new)
     if as_json:
-        _emit_json({"size1": old, "size2": new, "root1": root1.hex(), "root2": root2.hex(),
-                    "proof": [h.hex() for h in proof], "verified": True})
+        _emit_json(
+            {
+                "size1": old,
+                "size2": new,
+                "root1": root1.hex(),
+                "root2": root2.hex(),
+                "proof": [h.hex() for h in proof],
+                "verified": True,
+            }
+        )
         return
     click.echo(f"size {old} root {root1.hex()}")
     click.echo(f"size {new} root {root2.hex()}")
@@ -887,9 +1186,13 @@ def log_consistency(env: Env, old: int, new: int, as_json: bool) -> None:
 
 
 @log.command("verify")
-@click.option("--checkpoint", "pinned", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A checkpoint saved earlier: the log must be consistent with it.")
+@click.option(
+    "--checkpoint",
+    "pinned",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint saved earlier: the log must be consistent with it.",
+)
 @json_option
 @pass_env
 def log_verify(env: Env, pinned: tuple[Path, ...], as_json: bool) -> None:
@@ -908,17 +1211,19 @@ def log_verify(env: Env, pinned: tuple[Path, ...], as_json: bool) -> None:
     with env.ledger() as ledger:
         total = ledger.size()
         with _progress(total, "auditing") as tick:
-            result = audit_log(ledger, pinned=notes, progress=lambda n: [tick() for _ in
-                                                                           range(n)])
+            result = audit_log(ledger, pinned=notes, progress=lambda n: [tick() for _ in range(n)])
     if as_json:
         _emit_json(result.to_json())
     else:
         if result.ok:
-            click.echo(f"log verifies: {result.records} records, {result.nodes} nodes, "
-                       f"{result.checkpoints} checkpoints, root {result.root_hex}")
+            click.echo(
+                f"log verifies: {result.records} records, {result.nodes} nodes, "
+                f"{result.checkpoints} checkpoints, root {result.root_hex}"
+            )
         else:
-            click.echo(f"LOG DAMAGED at index {result.first_bad_index}: "
-                       f"{result.kind}: {result.detail}")
+            click.echo(
+                f"LOG DAMAGED at index {result.first_bad_index}: {result.kind}: {result.detail}"
+            )
             for p in result.ordered()[1:10]:
                 click.echo(f"  also: index {p.index}: {p.kind}: {p.detail}")
     if not result.ok:
@@ -927,8 +1232,11 @@ def log_verify(env: Env, pinned: tuple[Path, ...], as_json: bool) -> None:
 
 # --- demo ----------------------------------------------------------------------------------
 @cli.command()
-@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
-              help="Run in this folder and keep the files (default: a temporary folder).")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run in this folder and keep the files (default: a temporary folder).",
+)
 def demo(keep: Path | None) -> None:
     """Run the whole story on a sample photograph shipped with the package.
 

@@ -83,8 +83,10 @@ def _run(work: Path, echo: Echo) -> int:
         else:
             echo(f"   (exit code {code})")
 
-    with _cwd(work), _env(PROVENANCE_DB=str(work / "demo.db"),
-                          PROVENANCE_PASSPHRASE=DEMO_PASSPHRASE):
+    with (
+        _cwd(work),
+        _env(PROVENANCE_DB=str(work / "demo.db"), PROVENANCE_PASSPHRASE=DEMO_PASSPHRASE),
+    ):
         for name in (PHOTO, STRANGER):
             with as_file(files("provenance.data") / name) as src:
                 shutil.copyfile(src, work / name)
@@ -93,18 +95,42 @@ def _run(work: Path, echo: Echo) -> int:
 
         step("1. create a ledger and its log key")
         run(["init", "--origin", "demo.provenance.local/log"])
-        step("2. generate signer keys for a photographer and an editing desk "
-             "(passphrase from PROVENANCE_PASSPHRASE)")
+        step(
+            "2. generate signer keys for a photographer and an editing desk "
+            "(passphrase from PROVENANCE_PASSPHRASE)"
+        )
         run(["keys", "generate", "alice", "--kdf-rounds", "16"])
         run(["keys", "generate", "desk", "--kdf-rounds", "16"])
         run(["keys", "list"])
         step("3. sign the photograph at capture")
-        run(["sign", PHOTO, "--key", "alice.key", "--claim", "author=Alice Example",
-             "--claim", "caption=Launch at dawn"])
+        run(
+            [
+                "sign",
+                PHOTO,
+                "--key",
+                "alice.key",
+                "--claim",
+                "author=Alice Example",
+                "--claim",
+                "caption=Launch at dawn",
+            ]
+        )
         run(["sign", PHOTO, "--key", "alice.key"])  # already logged: reported, not re-signed
         step("4. make an edited copy (crop + resize) and record the edit, replayably")
-        run(["edit", PHOTO, "-o", "rocket-crop.png", "--crop", "100,40,540,400",
-             "--resize", "330x270", "--key", "desk.key"])
+        run(
+            [
+                "edit",
+                PHOTO,
+                "-o",
+                "rocket-crop.png",
+                "--crop",
+                "100,40,540,400",
+                "--resize",
+                "330x270",
+                "--key",
+                "desk.key",
+            ]
+        )
         step("5. the history of the edited copy, back to capture")
         run(["history", "rocket-crop.png"])
         step("6. the log's signed checkpoint and an inclusion proof")
@@ -140,12 +166,17 @@ def _run(work: Path, echo: Echo) -> int:
 def _reencode(src: Path, dst: Path) -> None:
     """Re-encode at a lower quality and a smaller size, as a social network would."""
     from provenance.edits import Resize, apply
-
     from provenance.imaging import digest_file
 
     d = digest_file(src)
-    dst.write_bytes(apply(src.read_bytes(), [Resize(d.width * 3 // 4, d.height * 3 // 4)],
-                          out_format="JPEG", quality=80))
+    dst.write_bytes(
+        apply(
+            src.read_bytes(),
+            [Resize(d.width * 3 // 4, d.height * 3 // 4)],
+            out_format="JPEG",
+            quality=80,
+        )
+    )
 
 
 def _tamper(src: Path, dst: Path) -> None:
@@ -154,11 +185,13 @@ def _tamper(src: Path, dst: Path) -> None:
     con = sqlite3.connect(dst)
     try:
         con.execute("DROP TRIGGER records_no_update")
-        body = con.execute("SELECT body FROM records WHERE kind = 'capture' "
-                           "ORDER BY idx LIMIT 1").fetchone()[0]
+        body = con.execute(
+            "SELECT body FROM records WHERE kind = 'capture' ORDER BY idx LIMIT 1"
+        ).fetchone()[0]
         forged = bytes(body).replace(b"Launch at dawn", b"Launch at dusk")
-        con.execute("UPDATE records SET body = ? WHERE kind = 'capture' AND body = ?",
-                    (forged, body))
+        con.execute(
+            "UPDATE records SET body = ? WHERE kind = 'capture' AND body = ?", (forged, body)
+        )
         con.commit()
     finally:
         con.close()

@@ -22,8 +22,14 @@ from provenance.errors import ImageError, ProvenanceError
 from provenance.records import Action
 
 REPLAYABLE: Final = frozenset({"c2pa.cropped", "c2pa.resized", "c2pa.orientation"})
-OUTPUT_FORMATS: Final = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG",
-                         ".tif": "TIFF", ".tiff": "TIFF"}
+OUTPUT_FORMATS: Final = {
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
 
 
 class EditError(ProvenanceError):
@@ -38,8 +44,10 @@ class Crop:
     bottom: int
 
     def action(self) -> Action:
-        return Action("c2pa.cropped", {"left": self.left, "top": self.top,
-                                       "right": self.right, "bottom": self.bottom})
+        return Action(
+            "c2pa.cropped",
+            {"left": self.left, "top": self.top, "right": self.right, "bottom": self.bottom},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +56,9 @@ class Resize:
     height: int
 
     def action(self) -> Action:
-        return Action("c2pa.resized", {"width": self.width, "height": self.height,
-                                       "filter": "lanczos"})
+        return Action(
+            "c2pa.resized", {"width": self.width, "height": self.height, "filter": "lanczos"}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +132,14 @@ def from_actions(actions: Sequence[Action]) -> list[Operation] | None:
     return ops or None
 
 
-def apply(data: bytes, ops: Sequence[Operation], *, out_format: str, name: str = "<bytes>",
-          quality: int = 95) -> bytes:
+def apply(
+    data: bytes,
+    ops: Sequence[Operation],
+    *,
+    out_format: str,
+    name: str = "<bytes>",
+    quality: int = 95,
+) -> bytes:
     """Apply ``ops`` to the canonical decoding of ``data`` and encode as ``out_format``."""
     from PIL import Image
 
@@ -142,8 +157,11 @@ def apply(data: bytes, ops: Sequence[Operation], *, out_format: str, name: str =
             if op.degrees:
                 img = img.rotate(-op.degrees, expand=True)
         else:
-            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT if op.axis == "horizontal"
-                                else Image.Transpose.FLIP_TOP_BOTTOM)
+            img = img.transpose(
+                Image.Transpose.FLIP_LEFT_RIGHT
+                if op.axis == "horizontal"
+                else Image.Transpose.FLIP_TOP_BOTTOM
+            )
     buf = io.BytesIO()
     try:
         if out_format == "JPEG":

@@ -88,8 +88,9 @@ class PerceptualIndex:
         self._hash = np.append(self._hash, np.int64(phash64_signed).view(np.uint64))
         self.covered = max(self.covered, idx + 1)
 
-    def load_arrays(self, idx: npt.NDArray[np.int64], hashes: npt.NDArray[np.uint64],
-                    covered: int) -> None:
+    def load_arrays(
+        self, idx: npt.NDArray[np.int64], hashes: npt.NDArray[np.uint64], covered: int
+    ) -> None:
         """Replace the contents (benchmarks: 10M synthetic hashes)."""
         self._idx, self._hash, self.covered = idx, hashes, covered
 
@@ -118,10 +119,14 @@ class PerceptualIndex:
                 root = bytes(data["root"].tobytes())
         except (OSError, ValueError, KeyError, EOFError):
             return  # a damaged cache is simply rebuilt
-        if (idx.dtype != np.int64 or hashes.dtype != np.uint64 or idx.shape != hashes.shape
-                or idx.ndim != 1 or covered < 0
-                or (idx.shape[0] and (int(idx[-1]) >= covered
-                                      or bool(np.any(np.diff(idx) <= 0))))):
+        if (
+            idx.dtype != np.int64
+            or hashes.dtype != np.uint64
+            or idx.shape != hashes.shape
+            or idx.ndim != 1
+            or covered < 0
+            or (idx.shape[0] and (int(idx[-1]) >= covered or bool(np.any(np.diff(idx) <= 0))))
+        ):
             return
         self._idx, self._hash, self.covered, self._root = idx, hashes, covered, root
 
@@ -136,9 +141,13 @@ class PerceptualIndex:
             return  # read-only folder: keep the index in memory only
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, idx=self._idx, hash=self._hash,
-                         covered=np.int64(self.covered),
-                         root=np.frombuffer(self._root, dtype=np.uint8))
+                np.savez(
+                    fh,
+                    idx=self._idx,
+                    hash=self._hash,
+                    covered=np.int64(self.covered),
+                    root=np.frombuffer(self._root, dtype=np.uint8),
+                )
             os.replace(tmp, path)
         except OSError:
             with contextlib.suppress(OSError):

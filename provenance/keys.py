@@ -123,7 +123,7 @@ class PublicKey:
         object.__setattr__(self, "raw", _check_raw(self.raw))
 
     @classmethod
-    def from_raw(cls, raw: bytes) -> PublicKey:
+    def from_raw(cls, raw: bytes | bytearray | memoryview) -> PublicKey:
         """Wrap 32 raw Ed25519 public key bytes (TypeError/ValueError on misuse)."""
         return cls(bytes(_check_raw(raw)))
 
@@ -468,7 +468,7 @@ def save_signing_key(
 # --- private helpers ------------------------------------------------------------------------
 
 
-def _check_raw(raw: bytes) -> bytes:
+def _check_raw(raw: bytes | bytearray | memoryview) -> bytes:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise TypeError("an Ed25519 public key is bytes")
     if len(raw) != 32:

@@ -33,7 +33,13 @@ from provenance.errors import (
     NotFoundError,
     ProvenanceError,
 )
-from provenance.keys import PassphraseSource, PublicKey, SigningKey, load_signing_key, save_signing_key
+from provenance.keys import (
+    PassphraseSource,
+    PublicKey,
+    SigningKey,
+    load_signing_key,
+    save_signing_key,
+)
 from provenance.logkey import log_key_path, log_passphrase_source
 from provenance.records import (
     Action,
@@ -46,7 +52,14 @@ from provenance.records import (
     parse_record,
     sign_statement,
 )
-from provenance.store import AssetDigestRow, NewRecord, Store, StoredCheckpoint, StoredRecord, sqlite_path
+from provenance.store import (
+    AssetDigestRow,
+    NewRecord,
+    Store,
+    StoredCheckpoint,
+    StoredRecord,
+    sqlite_path,
+)
 
 if TYPE_CHECKING:
     from provenance.edits import Operation
@@ -54,8 +67,9 @@ if TYPE_CHECKING:
     from provenance.index import PerceptualIndex
     from provenance.verify import Evidence, ImageDigests, Report
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".gif",
-                            ".heic", ".heif", ".avif"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif"}
+)
 DEFAULT_BATCH = 256
 
 MatchKind = Literal["sha256", "pixels", "perceptual"]
@@ -163,16 +177,26 @@ def _digest_path(path: str) -> AssetDigests | str:
 
 
 def asset_from_digests(d: AssetDigests) -> Asset:
-    return Asset(sha256=d.sha256, pixels=d.pixels, phash64=d.phash64, phash256=d.phash256,
-                 width=d.width, height=d.height, format=d.format)
+    return Asset(
+        sha256=d.sha256,
+        pixels=d.pixels,
+        phash64=d.phash64,
+        phash256=d.phash256,
+        width=d.width,
+        height=d.height,
+        format=d.format,
+    )
 
 
 def _asset_row(asset: Asset) -> AssetDigestRow:
     from provenance.imaging import phash64_to_int
 
-    return AssetDigestRow(sha256=bytes.fromhex(asset.sha256), pixels=bytes.fromhex(asset.pixels),
-                          phash64=phash64_to_int(asset.phash64),
-                          phash256=bytes.fromhex(asset.phash256))
+    return AssetDigestRow(
+        sha256=bytes.fromhex(asset.sha256),
+        pixels=bytes.fromhex(asset.pixels),
+        phash64=phash64_to_int(asset.phash64),
+        phash256=bytes.fromhex(asset.phash256),
+    )
 
 
 def new_record(record: Record) -> NewRecord:
@@ -194,8 +218,9 @@ def new_record(record: Record) -> NewRecord:
 class Ledger:
     """An open ledger. Create with :meth:`init` or :meth:`open`; close when done."""
 
-    def __init__(self, store: Store, *, log_key_file: Path | None,
-                 log_passphrase: PassphraseSource) -> None:
+    def __init__(
+        self, store: Store, *, log_key_file: Path | None, log_passphrase: PassphraseSource
+    ) -> None:
         self.store = store
         meta = store.meta()
         self.origin = meta["origin"]
@@ -214,21 +239,30 @@ class Ledger:
                 if local.raw != self.log_public.raw:
                     raise LogIntegrityError(
                         f"the ledger's log key {self.log_public.key_id} is not the one in "
-                        f"{pub_file} ({local.key_id}): the database was replaced or rewritten")
+                        f"{pub_file} ({local.key_id}): the database was replaced or rewritten"
+                    )
 
     # --- lifecycle -----------------------------------------------------------------------
     @classmethod
-    def init(cls, db: str, *, origin: str | None = None, log_key: str | None = None,
-             log_passphrase: PassphraseSource | None = None,
-             kdf_rounds: int | None = None) -> Ledger:
+    def init(
+        cls,
+        db: str,
+        *,
+        origin: str | None = None,
+        log_key: str | None = None,
+        log_passphrase: PassphraseSource | None = None,
+        kdf_rounds: int | None = None,
+    ) -> Ledger:
         """Create a ledger and its log key. Nothing is left behind if either step fails."""
         from provenance.store import normalise_url
 
         url = normalise_url(db)
         key_path = log_key_path(url, log_key)
         if key_path.exists():
-            raise KeyFileError(f"a log key already exists at {key_path}",
-                               hint="remove it, or pass --log-key for a new one")
+            raise KeyFileError(
+                f"a log key already exists at {key_path}",
+                hint="remove it, or pass --log-key for a new one",
+            )
         if origin is None:
             dbp = sqlite_path(url)
             origin = f"provenance.local/{(dbp.stem if dbp else 'ledger')}"
@@ -248,16 +282,22 @@ class Ledger:
         return ledger
 
     @classmethod
-    def open(cls, db: str, *, log_key: str | None = None,
-             log_passphrase: PassphraseSource | None = None,
-             busy_timeout_s: float = 30.0) -> Ledger:
+    def open(
+        cls,
+        db: str,
+        *,
+        log_key: str | None = None,
+        log_passphrase: PassphraseSource | None = None,
+        busy_timeout_s: float = 30.0,
+    ) -> Ledger:
         store = Store.open(db, busy_timeout_s=busy_timeout_s)
         try:
             key_path: Path | None = log_key_path(store.url, log_key)
         except KeyFileError:
             key_path = None
-        return cls(store, log_key_file=key_path,
-                   log_passphrase=log_passphrase or log_passphrase_source())
+        return cls(
+            store, log_key_file=key_path, log_passphrase=log_passphrase or log_passphrase_source()
+        )
 
     def close(self) -> None:
         self.store.close()
@@ -273,8 +313,10 @@ class Ledger:
         """The private log key, loaded on first use (only writers need it)."""
         if self._log_signer is None:
             if self._log_key_file is None:
-                raise KeyFileError("the log key path is needed to write to this ledger",
-                                   hint="pass --log-key FILE or set PROVENANCE_LOG_KEY")
+                raise KeyFileError(
+                    "the log key path is needed to write to this ledger",
+                    hint="pass --log-key FILE or set PROVENANCE_LOG_KEY",
+                )
             key = load_signing_key(self._log_key_file, self._log_passphrase)
             if key.public.raw != self.log_public.raw:
                 raise KeyFileError(f"{self._log_key_file} is not this ledger's log key")
@@ -289,27 +331,36 @@ class Ledger:
 
         return sign
 
-    def _append(self, records: Sequence[Record], *, dedupe: bool = True) -> list[
-            tuple[int, bool]]:
+    def _append(self, records: Sequence[Record], *, dedupe: bool = True) -> list[tuple[int, bool]]:
         sign_cp = self._checkpoint_signer()
         res = self.store.append([new_record(r) for r in records], sign_cp, dedupe_sha256=dedupe)
         return list(zip(res.indices, res.created, strict=True))
 
     # --- keys ----------------------------------------------------------------------------
-    def register_key(self, public: PublicKey, name: str, *,
-                     now: datetime | None = None) -> tuple[int, str]:
+    def register_key(
+        self, public: PublicKey, name: str, *, now: datetime | None = None
+    ) -> tuple[int, str]:
         """Append a ``key`` record (signed by the log key) registering ``public``."""
         reg, _ = self.store.key_events(public.key_id)
         if reg is not None:
             raise KeyStateError(f"key {public.key_id} is already registered (record {reg})")
-        st = Statement(type="key", time=_now(now),
-                       key=KeyRef(id=public.key_id, public=public.openssh(), name=name))
+        st = Statement(
+            type="key",
+            time=_now(now),
+            key=KeyRef(id=public.key_id, public=public.openssh(), name=name),
+        )
         rec = sign_statement(st, _KeyIdSigner(self.log_signer()))
         [(idx, _)] = self._append([rec], dedupe=False)
         return idx, rec.record_id
 
-    def revoke_key(self, key_id: str, *, reason: str | None = None,
-                   now: datetime | None = None, by: SigningKey | None = None) -> tuple[int, str]:
+    def revoke_key(
+        self,
+        key_id: str,
+        *,
+        reason: str | None = None,
+        now: datetime | None = None,
+        by: SigningKey | None = None,
+    ) -> tuple[int, str]:
         """Append a ``revoke`` record, signed by the log key or by the key itself (``by``)."""
         reg, rev = self.store.key_events(key_id)
         if reg is None:
@@ -325,7 +376,7 @@ class Ledger:
         [(idx, _)] = self._append([rec], dedupe=False)
         return idx, rec.record_id
 
-    def keys(self) -> list[KeyInfo]:
+    def list_keys(self) -> list[KeyInfo]:
         out = []
         rows = self.store.key_rows()
         bodies = self.store.records_at(i for _, i, _ in rows)
@@ -336,7 +387,7 @@ class Ledger:
         return out
 
     def key(self, key_id: str) -> KeyInfo:
-        for k in self.keys():
+        for k in self.list_keys():
             if k.key_id == key_id:
                 return k
         raise NotFoundError(f"key {key_id} is not registered in this ledger")
@@ -346,15 +397,23 @@ class Ledger:
         if reg is None:
             raise KeyStateError(
                 f"key {key.public.key_id} is not registered in this ledger",
-                hint="register it first: provenance keys register KEYFILE")
+                hint="register it first: provenance keys register KEYFILE",
+            )
         if rev is not None:
             raise KeyStateError(f"key {key.public.key_id} was revoked (record {rev})")
 
     # --- signing -------------------------------------------------------------------------
-    def sign(self, paths: Sequence[str | os.PathLike[str]], key: SigningKey, *,
-             claims: dict[str, str] | None = None, now: datetime | None = None,
-             workers: int = 1, batch_size: int = DEFAULT_BATCH,
-             progress: Callable[[SignResult], None] | None = None) -> list[SignResult]:
+    def sign(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        key: SigningKey,
+        *,
+        claims: dict[str, str] | None = None,
+        now: datetime | None = None,
+        workers: int = 1,
+        batch_size: int = DEFAULT_BATCH,
+        progress: Callable[[SignResult], None] | None = None,
+    ) -> list[SignResult]:
         """Sign capture records for images; images already logged are reported, not re-signed.
 
         Digests are computed in ``workers`` processes (1 = in this process); records are
@@ -387,8 +446,9 @@ class Ledger:
                 if progress:
                     progress(outcome)
                 continue
-            st = Statement(type="capture", time=_now(now), asset=asset_from_digests(outcome),
-                           claims=claims)
+            st = Statement(
+                type="capture", time=_now(now), asset=asset_from_digests(outcome), claims=claims
+            )
             pending.append((path, sign_statement(st, signer), outcome.sha256))
             if len(pending) >= batch_size:
                 flush()
@@ -398,8 +458,9 @@ class Ledger:
     def _rid_at(self, idx: int) -> str:
         return "sha256:" + self.store.record_at(idx).rid.hex()
 
-    def _digests(self, paths: list[str], workers: int) -> Iterator[
-            tuple[str, AssetDigests | SignResult]]:
+    def _digests(
+        self, paths: list[str], workers: int
+    ) -> Iterator[tuple[str, AssetDigests | SignResult]]:
         """Yield (path, digests or a finished SignResult) in input order, bounded memory."""
         import hashlib
 
@@ -408,12 +469,12 @@ class Ledger:
                 with open(path, "rb") as fh:
                     sha = hashlib.file_digest(fh, "sha256").hexdigest()
             except OSError as exc:
-                return SignResult(path, "error", error=f"cannot read {path}: "
-                                                       f"{exc.strerror or exc}")
+                return SignResult(path, "error", error=f"cannot read {path}: {exc.strerror or exc}")
             existing = self.store.find_by_sha256(bytes.fromhex(sha))
             if existing:
-                return SignResult(path, "exists", self._rid_at(existing[0]), existing[0],
-                                  sha256=sha)
+                return SignResult(
+                    path, "exists", self._rid_at(existing[0]), existing[0], sha256=sha
+                )
             return None
 
         def finish(path: str, out: AssetDigests | str) -> tuple[str, AssetDigests | SignResult]:
@@ -438,18 +499,25 @@ class Ledger:
                 yield self._resolve(queue.pop(0), finish)
 
     @staticmethod
-    def _resolve(item: tuple[str, SignResult | Future[AssetDigests | str]],
-                 finish: Callable[[str, AssetDigests | str],
-                                  tuple[str, AssetDigests | SignResult]]
-                 ) -> tuple[str, AssetDigests | SignResult]:
+    def _resolve(
+        item: tuple[str, SignResult | Future[AssetDigests | str]],
+        finish: Callable[[str, AssetDigests | str], tuple[str, AssetDigests | SignResult]],
+    ) -> tuple[str, AssetDigests | SignResult]:
         path, fut = item
         if isinstance(fut, SignResult):
             return path, fut
         return finish(path, fut.result())
 
-    def derive(self, parents: Sequence[str], child: str | os.PathLike[str], key: SigningKey,
-               actions: Sequence[Action], *, claims: dict[str, str] | None = None,
-               now: datetime | None = None) -> SignResult:
+    def derive(
+        self,
+        parents: Sequence[str],
+        child: str | os.PathLike[str],
+        key: SigningKey,
+        actions: Sequence[Action],
+        *,
+        claims: dict[str, str] | None = None,
+        now: datetime | None = None,
+    ) -> SignResult:
         """Record a declared edit: ``child`` was made from ``parents`` by ``actions``.
 
         Each parent is a record id or an image path found in the log by file or pixel hash.
@@ -463,19 +531,35 @@ class Ledger:
             raise ImageError(outcome)
         existing = self.store.find_by_sha256(bytes.fromhex(outcome.sha256))
         if existing:
-            return SignResult(str(child), "exists", self._rid_at(existing[0]), existing[0],
-                              sha256=outcome.sha256)
-        st = Statement(type="edit", time=_now(now), asset=asset_from_digests(outcome),
-                       parents=tuple(parent_ids), actions=tuple(actions), claims=claims or {})
+            return SignResult(
+                str(child), "exists", self._rid_at(existing[0]), existing[0], sha256=outcome.sha256
+            )
+        st = Statement(
+            type="edit",
+            time=_now(now),
+            asset=asset_from_digests(outcome),
+            parents=tuple(parent_ids),
+            actions=tuple(actions),
+            claims=claims or {},
+        )
         rec = sign_statement(st, _KeyIdSigner(key))
         [(idx, created)] = self._append([rec])
         rid = rec.record_id if created else self._rid_at(idx)
-        return SignResult(str(child), "signed" if created else "exists", rid, idx,
-                          sha256=outcome.sha256)
+        return SignResult(
+            str(child), "signed" if created else "exists", rid, idx, sha256=outcome.sha256
+        )
 
-    def edit(self, source: str | os.PathLike[str], output: str | os.PathLike[str],
-             ops: Sequence[Operation], key: SigningKey, *, claims: dict[str, str] | None = None,
-             now: datetime | None = None, overwrite: bool = False) -> SignResult:
+    def edit(
+        self,
+        source: str | os.PathLike[str],
+        output: str | os.PathLike[str],
+        ops: Sequence[Operation],
+        key: SigningKey,
+        *,
+        claims: dict[str, str] | None = None,
+        now: datetime | None = None,
+        overwrite: bool = False,
+    ) -> SignResult:
         """Apply replayable operations to a logged image, write ``output``, record the edit.
 
         The output file appears only once its record is in the log (written to a temporary
@@ -485,13 +569,16 @@ class Ledger:
 
         self._require_usable(key)
         if not ops:
-            raise ProvenanceError("no edit operation given",
-                                  hint="pass --crop, --resize, --rotate or --flip")
+            raise ProvenanceError(
+                "no edit operation given", hint="pass --crop, --resize, --rotate or --flip"
+            )
         out = Path(output)
         fmt = edits.OUTPUT_FORMATS.get(out.suffix.lower())
         if fmt is None:
-            raise ProvenanceError(f"unsupported output type {out.suffix!r}",
-                                  hint="use .png or .webp (exact replay), .jpg or .tif")
+            raise ProvenanceError(
+                f"unsupported output type {out.suffix!r}",
+                hint="use .png or .webp (exact replay), .jpg or .tif",
+            )
         if out.exists() and not overwrite:
             raise ProvenanceError(f"{out} exists", hint="pass --force to replace it")
         parent_id = self._resolve_parent(str(source))
@@ -500,8 +587,9 @@ class Ledger:
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
             tmp.write_bytes(encoded)
-            res = self.derive([parent_id], tmp, key, [op.action() for op in ops],
-                              claims=claims, now=now)
+            res = self.derive(
+                [parent_id], tmp, key, [op.action() for op in ops], claims=claims, now=now
+            )
             os.replace(tmp, out)
         except OSError as exc:
             raise ProvenanceError(f"cannot write {out}: {exc.strerror or exc}") from exc
@@ -516,8 +604,10 @@ class Ledger:
             return ref
         found = self.find(ref, perceptual=False)
         if not found.matches:
-            raise NotFoundError(f"parent image {ref} is not in the log (no file or pixel match)",
-                                hint="sign it first, or name its record id")
+            raise NotFoundError(
+                f"parent image {ref} is not in the log (no file or pixel match)",
+                hint="sign it first, or name its record id",
+            )
         return found.matches[0].record_id
 
     # --- reading -------------------------------------------------------------------------
@@ -595,17 +685,24 @@ class Ledger:
                 raise NotFoundError("the log has no checkpoint yet")
             size = cp.size
         if not idx < size <= self.store.size():
-            raise NotFoundError(f"record {idx} is not in a tree of size {size} "
-                                f"(log size {self.store.size()})")
+            raise NotFoundError(
+                f"record {idx} is not in a tree of size {size} (log size {self.store.size()})"
+            )
         body = rec.canonical()
         proof = self.store.inclusion_proof(idx, size)
         stored_cp = self.store.checkpoint_at(size)
-        root = (stored_cp.root if stored_cp is not None
-                else self.store.frontier(size).root())
+        root = stored_cp.root if stored_cp is not None else self.store.frontier(size).root()
         leaf = merkle.leaf_hash(body)
         merkle.verify_inclusion(idx, size, leaf, proof, root)
-        return InclusionProof(idx, size, rec.record_id, leaf, tuple(proof), root,
-                              stored_cp.note if stored_cp is not None else None)
+        return InclusionProof(
+            idx,
+            size,
+            rec.record_id,
+            leaf,
+            tuple(proof),
+            root,
+            stored_cp.note if stored_cp is not None else None,
+        )
 
     def consistency(self, size1: int, size2: int) -> tuple[list[bytes], bytes, bytes]:
         """Consistency proof between two tree sizes, with both roots; verified before return."""
@@ -628,17 +725,24 @@ class Ledger:
         sha = imaging.file_sha256(data)
         exact = self.store.find_by_sha256(bytes.fromhex(sha))
         if exact:
-            return FindResult(sha, None, None, None, tuple(
-                Match(i, self._rid_at(i), "sha256") for i in exact))
+            return FindResult(
+                sha, None, None, None, tuple(Match(i, self._rid_at(i), "sha256") for i in exact)
+            )
         pixels, _, _, _ = imaging.pixel_digest(data, name=name)
         by_pixels = self.store.find_by_pixels(bytes.fromhex(pixels))
         if by_pixels or not perceptual:
-            return FindResult(sha, pixels, None, None, tuple(
-                Match(i, self._rid_at(i), "pixels") for i in by_pixels))
+            return FindResult(
+                sha,
+                pixels,
+                None,
+                None,
+                tuple(Match(i, self._rid_at(i), "pixels") for i in by_pixels),
+            )
         p64, p256 = imaging.perceptual_hashes(data, name=name)
         matches = []
-        candidates = self.perceptual_index().search(imaging.phash64_to_int(p64),
-                                                    imaging.PHASH64_MAX_DISTANCE)
+        candidates = self.perceptual_index().search(
+            imaging.phash64_to_int(p64), imaging.PHASH64_MAX_DISTANCE
+        )
         stored = self.store.asset_digests(c.idx for c in candidates)
         for c in candidates:
             row = stored.get(c.idx)
@@ -658,8 +762,9 @@ class Ledger:
             db = sqlite_path(self.store.url)
             cache = db.with_name(db.name + ".phash.npz") if db is not None else None
             self._index = PerceptualIndex(cache)
-        self._index.refresh(self.store.size(), self.store.iter_phash64,
-                            lambda n: self.store.frontier(n).root())
+        self._index.refresh(
+            self.store.size(), self.store.iter_phash64, lambda n: self.store.frontier(n).root()
+        )
         return self._index
 
 
@@ -704,9 +809,14 @@ class LedgerVerifier:
         self.ledger = ledger
         self.store = ledger.store
 
-    def evidence(self, subject: int, *, match: MatchKind | None,
-                 image: ImageDigests | None = None,
-                 pinned: Sequence[str] = ()) -> Evidence:
+    def evidence(
+        self,
+        subject: int,
+        *,
+        match: MatchKind | None,
+        image: ImageDigests | None = None,
+        pinned: Sequence[str] = (),
+    ) -> Evidence:
         from provenance.verify import (
             Evidence,
             PinnedCheckpoint,
@@ -732,10 +842,10 @@ class LedgerVerifier:
             if i not in stored or i >= cp.size:
                 continue
             try:
-                proof = tuple(self.store.inclusion_proof(i, cp.size))
+                incl = tuple(self.store.inclusion_proof(i, cp.size))
             except (LogIntegrityError, MerkleError):
-                proof = ()
-            records.append(ProvenRecord(i, stored[i].body, proof))
+                incl = ()
+            records.append(ProvenRecord(i, stored[i].body, incl))
         pins = []
         for note in pinned:
             size1 = checkpoint_size_unverified(note)
@@ -746,12 +856,19 @@ class LedgerVerifier:
                 except (LogIntegrityError, MerkleError):
                     proof = ()
             pins.append(PinnedCheckpoint(note, proof))
-        return Evidence(subject=subject, match=match, records=tuple(records),
-                        checkpoint=cp.note, log_key=self.ledger.log_verifier, image=image,
-                        pinned=tuple(pins))
+        return Evidence(
+            subject=subject,
+            match=match,
+            records=tuple(records),
+            checkpoint=cp.note,
+            log_key=self.ledger.log_verifier,
+            image=image,
+            pinned=tuple(pins),
+        )
 
-    def verify_image(self, image: str | os.PathLike[str], *,
-                     pinned: Sequence[str] = ()) -> tuple[Report, FindResult]:
+    def verify_image(
+        self, image: str | os.PathLike[str], *, pinned: Sequence[str] = ()
+    ) -> tuple[Report, FindResult]:
         from provenance.verify import check_chain, unknown_report
 
         data = _read(Path(image))
@@ -762,8 +879,9 @@ class LedgerVerifier:
             return report, found
         best = found.matches[0]
         digests = image_digests_for(data, str(image), found)
-        report = check_chain(self.evidence(best.index, match=best.kind, image=digests,
-                                           pinned=pinned))
+        report = check_chain(
+            self.evidence(best.index, match=best.kind, image=digests, pinned=pinned)
+        )
         for other in found.matches[1:6]:
             report.notes.append(f"also matches record {other.index} ({other.kind})")
         return report, found

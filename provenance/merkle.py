@@ -40,29 +40,6 @@ from typing import TypeAlias
 
 from provenance.errors import MerkleError, RootMismatchError
 
-__all__ = [
-    "EMPTY_ROOT",
-    "HASH_SIZE",
-    "MAX_TREE_SIZE",
-    "CompactRange",
-    "NodeID",
-    "consistency_proof_nodes",
-    "consistency_proof_ranges",
-    "fold_range",
-    "inclusion_proof_nodes",
-    "inclusion_proof_ranges",
-    "leaf_hash",
-    "node_from_key",
-    "node_hash",
-    "node_key",
-    "range_nodes",
-    "root_from_consistency_proof",
-    "root_from_frontier",
-    "root_from_inclusion_proof",
-    "verify_consistency",
-    "verify_inclusion",
-]
-
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 MAX_TREE_SIZE = 2**64 - 1
@@ -138,12 +115,11 @@ def range_nodes(begin: int, end: int) -> list[NodeID]:
 def fold_range(hashes: Sequence[bytes]) -> bytes:
     """Return MTH of a leaf range given the hashes of its :func:`range_nodes`, in order.
 
-    Precondition: the range is left-aligned as every range in an RFC 9162 proof is, i.e.
-    its begin is a multiple of the smallest power of two >= its length, so its nodes have
-    strictly decreasing levels (the whole range is one subtree of the RFC's tree). Then
-    MTH is the right fold node_hash(h0, node_hash(h1, ... node_hash(h[-2], h[-1]))).
-    A range that is not left-aligned (say [1, 3)) has no MTH in the tree; its fold is
-    meaningless.
+    Precondition: the range is left-aligned, as every range in an RFC 9162 proof and every
+    frontier is: its begin is a multiple of the smallest power of two >= its length, so its
+    nodes have strictly decreasing levels and MTH is the right fold
+    node_hash(h0, node_hash(h1, ... node_hash(h[-2], h[-1]))). Any other range (say [1, 3))
+    is no subtree of the RFC's tree and its fold means nothing.
 
     Raises:
         ValueError: if hashes is empty (an empty range is not part of any proof).
@@ -157,10 +133,7 @@ def fold_range(hashes: Sequence[bytes]) -> bytes:
 
 
 def root_from_frontier(hashes: Sequence[bytes]) -> bytes:
-    """Return the root of a tree from the hashes of its frontier ``range_nodes(0, size)``.
-
-    EMPTY_ROOT for an empty tree.
-    """
+    """Return a tree's root from the hashes of ``range_nodes(0, size)`` (EMPTY_ROOT if none)."""
     return fold_range(hashes) if hashes else EMPTY_ROOT
 
 

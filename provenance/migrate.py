@@ -47,10 +47,12 @@ def create_triggers(connection: Connection, tables: tuple[str, ...] = LOG_TABLES
                     f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END"
                 )
     elif dialect == "postgresql":
+        # No '%' placeholder in the message: psycopg's paramstyle would read it as one.
         connection.exec_driver_sql(
             "CREATE OR REPLACE FUNCTION provenance_append_only() RETURNS trigger "
             "LANGUAGE plpgsql AS $$ BEGIN "
-            "RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$"
+            "RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', "
+            "ERRCODE = 'insufficient_privilege'; END $$"
         )
         for t in tables:
             connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}")

@@ -45,7 +45,7 @@ _FORMATS: Final = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "GIF", "HEIF", "AVIF
 JSONValue = Any  # JSON values as produced by json.loads (kept loose on purpose)
 
 
-def canonical(obj: object) -> bytes:
+def canonical(obj: Any) -> bytes:
     """Return the RFC 8785 canonical JSON bytes of ``obj``."""
     try:
         return rfc8785.dumps(obj)
@@ -88,8 +88,11 @@ class Asset:
 
     @classmethod
     def from_json(cls, obj: JSONValue) -> Asset:
-        o = _obj(obj, "asset", {"digests", "format", "height", "phash256", "phash64", "pixels",
-                                "sha256", "width"})
+        o = _obj(
+            obj,
+            "asset",
+            {"digests", "format", "height", "phash256", "phash64", "pixels", "sha256", "width"},
+        )
         if _int(o["digests"], "asset.digests") != DIGEST_SET:
             raise RecordError(f"asset.digests: unsupported digest set {o['digests']!r}")
         fmt = _str(o["format"], "asset.format")
@@ -199,8 +202,9 @@ class Statement:
             raise RecordError(f"statement: unknown type {rtype!r}")
         claims = _claims(obj.get("claims"))
         if rtype in ("capture", "edit"):
-            o = _obj(obj, "statement", {"v", "type", "time", "claims", "asset", "parents",
-                                        "actions"})
+            o = _obj(
+                obj, "statement", {"v", "type", "time", "claims", "asset", "parents", "actions"}
+            )
             parents = o["parents"]
             if not isinstance(parents, list):
                 raise RecordError("statement.parents: expected a list")
@@ -247,7 +251,11 @@ class Statement:
         # Build without re-running __post_init__ validation (already validated).
         st = object.__new__(cls)
         defaults: dict[str, Any] = {
-            "asset": None, "parents": (), "actions": (), "key": None, "claims": {},
+            "asset": None,
+            "parents": (),
+            "actions": (),
+            "key": None,
+            "claims": {},
             "v": STATEMENT_VERSION,
         }
         defaults.update(kwargs)
@@ -311,8 +319,9 @@ def parse_record(data: bytes) -> Record:
     if len(data) > MAX_RECORD_BYTES:
         raise RecordError(f"record too large: {len(data)} bytes")
     try:
-        obj = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                         parse_constant=_reject_constant)
+        obj = json.loads(
+            data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+        )
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise RecordError(f"record is not valid JSON: {exc}") from exc
     record = Record.from_json(obj)
@@ -422,5 +431,4 @@ class StatementSigner(Protocol):
 
 def sign_statement(statement: Statement, signer: StatementSigner) -> Record:
     """Sign ``canonical(statement)`` and wrap it in a record."""
-    return Record(statement=statement, signer=signer.key_id,
-                  sig=signer.sign(statement.canonical()))
+    return Record(statement=statement, signer=signer.key_id, sig=signer.sign(statement.canonical()))

@@ -13,12 +13,11 @@ node rows fetched by primary key.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -29,6 +28,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     create_engine,
     event,
@@ -124,14 +124,14 @@ class RevocationRow(Base):
 
 Index("ix_assets_phash64", AssetRow.phash64)
 
-_records = RecordRow.__table__
-_assets = AssetRow.__table__
-_parents = ParentRow.__table__
-_nodes = NodeRow.__table__
-_checkpoints = CheckpointRow.__table__
-_keys = KeyRow.__table__
-_revocations = RevocationRow.__table__
-_meta = MetaRow.__table__
+_records = cast(Table, RecordRow.__table__)
+_assets = cast(Table, AssetRow.__table__)
+_parents = cast(Table, ParentRow.__table__)
+_nodes = cast(Table, NodeRow.__table__)
+_checkpoints = cast(Table, CheckpointRow.__table__)
+_keys = cast(Table, KeyRow.__table__)
+_revocations = cast(Table, RevocationRow.__table__)
+_meta = cast(Table, MetaRow.__table__)
 
 
 # --- value types crossing the boundary -----------------------------------------------------
@@ -721,10 +721,3 @@ def _chunks(items: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), n):
         yield items[i:i + n]
 
-
-def set_file_mode(path: Path, mode: int) -> None:
-    """chmod that tolerates filesystems without permissions."""
-    try:
-        os.chmod(path, mode)
-    except OSError:
-        pass

@@ -91,7 +91,7 @@ class Evidence:
     """Everything needed to judge one matched record and its chain."""
 
     subject: int
-    match: MatchKind
+    match: MatchKind | None
     records: tuple[ProvenRecord, ...]
     checkpoint: str
     log_key: NoteVerifier
@@ -321,9 +321,9 @@ def _key_state(parsed: dict[int, Record], log_key: PublicKey) -> dict[str, _KeyS
             if pub is not None and pub.key_id != st.key.id:
                 pub = None
             keys[st.key.id] = _KeyState(pub, st.key.name, idx)
-        elif st.type == "revoke" and st.key.id in keys and keys[st.key.id].revoked is None:
-            if rec.signer in (log_key.key_id, st.key.id):
-                keys[st.key.id].revoked = idx
+        elif (st.type == "revoke" and st.key.id in keys and keys[st.key.id].revoked is None
+              and rec.signer in (log_key.key_id, st.key.id)):
+            keys[st.key.id].revoked = idx
     return keys
 
 
