@@ -369,6 +369,31 @@ def _pillow_errors(name: str, fmt: str | None) -> Iterator[None]:
         raise _translate(exc, name, fmt) from exc
 
 
+def _check_size(size: tuple[int, int] | None, shown: str, max_pixels: int) -> None:
+    if size is not None and size[0] * size[1] > max_pixels:
+        width, height = size
+        raise DecompressionBombError(
+            f"image too large: {shown} is {width}x{height} "
+            f"({width * height:,} pixels; limit {max_pixels:,})"
+        )
+
+
+def _webp_canvas_size(header: bytes) -> tuple[int, int] | None:
+    """Width and height declared in the first 30 bytes of a WebP file (RIFF container,
+    then a VP8X, VP8 or VP8L chunk), or None if they are not there."""
+    chunk = header[12:16]
+    if chunk == b"VP8X" and len(header) >= 30:
+        width = int.from_bytes(header[24:27], "little") + 1
+        return width, int.from_bytes(header[27:30], "little") + 1
+    if chunk == b"VP8 " and len(header) >= 30 and header[23:26] == b"\x9d\x01\x2a":
+        width = int.from_bytes(header[26:28], "little") & 0x3FFF
+        return width, int.from_bytes(header[28:30], "little") & 0x3FFF
+    if chunk == b"VP8L" and len(header) >= 25 and header[20] == 0x2F:
+        bits = int.from_bytes(header[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
 def _open(data: bytes, name: str, max_pixels: int) -> tuple[ImageFile.ImageFile, str]:
     """Identify ``data`` among the supported formats and check its size; nothing decoded."""
     shown = _display(name)
@@ -381,6 +406,8 @@ def _open(data: bytes, name: str, max_pixels: int) -> tuple[ImageFile.ImageFile,
         accepted = accept(prefix) if accept is not None else True
         if not accepted or isinstance(accepted, str):
             continue
+        if fmt == "WEBP":  # libwebp allocates the canvas while the header is parsed
+            _check_size(_webp_canvas_size(data[:30]), shown, max_pixels)
         fp.seek(0)
         try:
             # filename "" keeps Pillow from re-opening (or mmap-ing) anything by name
@@ -390,12 +417,7 @@ def _open(data: bytes, name: str, max_pixels: int) -> tuple[ImageFile.ImageFile,
             continue
         except _bomb_classes() as exc:
             raise _translate(exc, name, fmt) from exc
-        width, height = image.size
-        if width * height > max_pixels:
-            raise DecompressionBombError(
-                f"image too large: {shown} is {width}x{height} "
-                f"({width * height:,} pixels; limit {max_pixels:,})"
-            )
+        _check_size(image.size, shown, max_pixels)
         return image, fmt
     if prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS and not _heif_state[0]:
         raise ImageError(

@@ -711,7 +711,10 @@ class Ledger:
             raise NotFoundError(f"sizes must satisfy 0 <= OLD <= NEW <= {n}")
         root1 = self.store.frontier(size1).root()
         root2 = self.store.frontier(size2).root()
-        proof = self.store.consistency_proof(size1, size2) if 0 < size1 < size2 else []
+        if size1 == 0:
+            # RFC 9162 defines no proof from the empty tree: every tree extends it.
+            return [], root1, root2
+        proof = self.store.consistency_proof(size1, size2) if size1 < size2 else []
         merkle.verify_consistency(size1, size2, proof, root1, root2)
         return proof, root1, root2
 

@@ -406,6 +406,10 @@ def _check_json_value(value: JSONValue, where: str, depth: int) -> None:
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise RecordError(f"{where}: non-finite number")
+        if abs(value) >= 2**53:
+            # Canonical JSON writes integral floats as integers; past 2**53 they would
+            # come back as integers outside the interoperable range and fail to parse.
+            raise RecordError(f"{where}: number out of the interoperable range")
         return
     if isinstance(value, list):
         for item in value:

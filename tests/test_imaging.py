@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageFile, ImageOps, features
+from PIL import Image, ImageDraw, ImageFile, ImageFilter, ImageOps, features
 
 from provenance import imaging
 from provenance.errors import DecompressionBombError, ImageError, RecordError
@@ -41,6 +41,28 @@ def pattern(size: tuple[int, int] = (96, 64)) -> Image.Image:
     fractal = Image.effect_mandelbrot(size, (-2.0, -1.2, 1.0, 1.2), 64)
     ramp = Image.linear_gradient("L").resize(size)
     return Image.merge("RGB", (fractal, ramp, ImageOps.invert(fractal)))
+
+
+def scene(size: tuple[int, int] = (240, 160)) -> Image.Image:
+    """A smooth, photo-like RGB image: pHash is stable on it (the fractal pattern is a
+    worst case for pHash: its energy is all in high frequencies)."""
+    width, height = size
+    image = Image.merge(
+        "RGB",
+        (
+            Image.radial_gradient("L").resize(size),
+            Image.linear_gradient("L").resize(size),
+            Image.linear_gradient("L").rotate(90).resize(size),
+        ),
+    )
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((width * 0.1, height * 0.2, width * 0.45, height * 0.7), fill=(240, 200, 40))
+    draw.rectangle((width * 0.6, height * 0.1, width * 0.9, height * 0.5), fill=(20, 60, 160))
+    draw.polygon(
+        [(width * 0.5, height * 0.9), (width * 0.7, height * 0.55), (width * 0.95, height * 0.95)],
+        fill=(200, 30, 30),
+    )
+    return image.filter(ImageFilter.GaussianBlur(2))
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -86,6 +108,36 @@ def png_bomb(width: int, height: int) -> bytes:
         + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
         + png_chunk(b"IEND", b"")
     )
+
+
+def gif_with_size(width: int, height: int) -> bytes:
+    """A small real GIF whose logical screen claims width x height."""
+    data = bytearray(encode(pattern((16, 16)).convert("P"), "GIF"))
+    data[6:10] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
+def tiff_with_size(width: int, height: int) -> bytes:
+    """A small real TIFF whose ImageWidth/ImageLength tags claim width x height."""
+    data = bytearray(encode(pattern((16, 16)), "TIFF"))
+    assert data[:4] == b"II*\x00"
+    (ifd,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, ifd)
+    for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        tag = struct.unpack_from("<H", data, entry)[0]
+        if tag in (256, 257):
+            struct.pack_into("<HII", data, entry + 2, 4, 1, width if tag == 256 else height)
+    return bytes(data)
+
+
+def webp_with_size(width: int, height: int) -> bytes:
+    """A small real lossless WebP whose VP8L header claims width x height."""
+    data = bytearray(encode(pattern((16, 16)), "WEBP", lossless=True))
+    assert data[12:16] == b"VP8L"
+    (bits,) = struct.unpack_from("<I", data, 21)
+    bits = (bits & ~((1 << 28) - 1)) | (width - 1) | ((height - 1) << 14)
+    struct.pack_into("<I", data, 21, bits)
+    return bytes(data)
 
 
 def jpeg_with_size(width: int, height: int) -> bytes:
@@ -212,7 +264,7 @@ def test_corpus_jpeg_metadata_strip_keeps_pixels(name: str) -> None:
 
 
 def test_pixel_hash_changes_with_one_pixel() -> None:
-    image = pattern()
+    image = scene()
     before = digest_of(image)
     r, g, b = image.getpixel((40, 30))  # type: ignore[misc]
     image.putpixel((40, 30), (r ^ 1, g, b))
@@ -282,7 +334,8 @@ def test_16_bit_png_keeps_high_byte() -> None:
     assert opened.mode == "I;16"
     high = Image.frombytes("L", opened.size, opened.tobytes("raw", "I;16")[1::2])
     assert imaging.pixel_digest(data).pixels == imaging.pixel_digest(encode(high, "PNG")).pixels
-    assert imaging.canonical_image(data).getextrema() == ((0, 255),) * 3
+    low, high_value = high.getextrema()  # type: ignore[misc]
+    assert imaging.canonical_image(data).getextrema() == ((low, high_value),) * 3
 
 
 def test_16_bit_png_with_transparency_value() -> None:
@@ -297,12 +350,14 @@ def test_16_bit_png_with_transparency_value() -> None:
 
 
 def test_big_endian_16_bit_tiff() -> None:
-    grey = Image.linear_gradient("L").resize((40, 30)).convert("I").point(lambda v: v * 257)
-    little = grey.convert("I;16")
+    eight = Image.linear_gradient("L").resize((40, 30))
+    little = eight.convert("I").point(lambda v: v * 257).convert("I;16")
     big = Image.frombytes("I;16B", little.size, little.tobytes("raw", "I;16B"))
     assert big.getpixel((3, 20)) == little.getpixel((3, 20))
-    assert digest_of(little, "TIFF").pixels == digest_of(big, "TIFF").pixels
-    assert digest_of(little, "TIFF").pixels == digest_of(grey.convert("L"), "PNG").pixels
+    big_tiff = encode(big, "TIFF")
+    assert Image.open(io.BytesIO(big_tiff)).mode == "I;16B"
+    assert imaging.pixel_digest(big_tiff).pixels == digest_of(little, "TIFF").pixels
+    assert digest_of(little, "TIFF").pixels == digest_of(eight, "PNG").pixels
 
 
 def test_palette_png_with_transparency_matches_rgba() -> None:
@@ -364,22 +419,22 @@ def test_avif_roundtrip_if_supported() -> None:
         pytest.skip("this Pillow build has no AVIF support")
     exif = Image.Exif()
     exif[0x0112] = 6
-    data = encode(pattern(), "AVIF", quality=90, exif=exif.tobytes())
+    data = encode(scene(), "AVIF", quality=80, exif=exif.tobytes())
     digests = imaging.digest_bytes(data)
     assert digests.format == "AVIF"
-    assert (digests.width, digests.height) == (64, 96)
-    reference = digest_of(pattern().transpose(Image.Transpose.ROTATE_270))
+    assert (digests.width, digests.height) == (160, 240)
+    reference = digest_of(scene().transpose(Image.Transpose.ROTATE_270))
     assert imaging.is_perceptual_match(digests, reference)
 
 
 def test_heif_if_pillow_heif_installed() -> None:
     pillow_heif = pytest.importorskip("pillow_heif", reason="optional extra 'heif' missing")
     pillow_heif.register_heif_opener()
-    data = encode(pattern(), "HEIF", quality=90)
+    data = encode(scene(), "HEIF", quality=80)
     digests = imaging.digest_bytes(data)
     assert digests.format == "HEIF"
-    assert (digests.width, digests.height) == (96, 64)
-    assert imaging.is_perceptual_match(digests, digest_of(pattern()))
+    assert (digests.width, digests.height) == (240, 160)
+    assert imaging.is_perceptual_match(digests, digest_of(scene()))
     assert "HEIF" in imaging.supported_formats()
 
 
@@ -615,17 +670,9 @@ def test_decompression_bomb_png_header_fails_fast() -> None:
     "bomb",
     [
         pytest.param(jpeg_with_size(65_000, 65_000), id="jpeg"),
-        pytest.param(
-            b"GIF89a" + struct.pack("<HH", 65_535, 65_535) + b"\x00\x00\x00" + b",", id="gif"
-        ),
-        pytest.param(
-            b"II*\x00\x08\x00\x00\x00\x03\x00"
-            + struct.pack("<HHII", 256, 4, 1, 60_000)
-            + struct.pack("<HHII", 257, 4, 1, 60_000)
-            + struct.pack("<HHII", 258, 3, 1, 8)
-            + b"\x00\x00\x00\x00",
-            id="tiff",
-        ),
+        pytest.param(gif_with_size(65_535, 65_535), id="gif"),
+        pytest.param(tiff_with_size(60_000, 60_000), id="tiff"),
+        pytest.param(webp_with_size(16_384, 16_384), id="webp"),
     ],
 )
 def test_decompression_bomb_other_formats(bomb: bytes) -> None:
@@ -633,6 +680,17 @@ def test_decompression_bomb_other_formats(bomb: bytes) -> None:
     with pytest.raises(DecompressionBombError):
         imaging.digest_bytes(bomb)
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    "make", [png_bomb, jpeg_with_size, gif_with_size, tiff_with_size, webp_with_size]
+)
+def test_per_call_limit_below_pillow_limit(make: object) -> None:
+    """A 5000 x 4000 header passes Pillow's own limit but not max_pixels=10**7."""
+    assert callable(make)
+    bomb = make(5000, 4000)
+    with pytest.raises(DecompressionBombError, match="5000x4000"):
+        imaging.digest_bytes(bomb, max_pixels=10**7)
 
 
 def test_max_pixels_argument_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,252 @@
+"""Statements and records: golden bytes, strict parsing, canonical form, property tests."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from provenance.errors import RecordError
+from provenance.keys import PublicKey
+from provenance.records import (
+    Action,
+    Asset,
+    Record,
+    Statement,
+    canonical,
+    format_time,
+    is_record_id,
+    parse_record,
+    record_id,
+)
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+sys.path.insert(0, str(GOLDEN))
+from make_records_golden import ASSET, TIME, golden_records  # noqa: E402
+
+
+@pytest.mark.parametrize("stem", ["records_key", "records_capture", "records_edit",
+                                  "records_revoke"])
+def test_golden_records(stem: str) -> None:
+    """Fixed seeds + fixed clock give byte-identical canonical records and ids."""
+    rec = golden_records()[stem]
+    assert rec.canonical() == (GOLDEN / f"{stem}.json").read_bytes()
+    assert rec.record_id == (GOLDEN / f"{stem}.id").read_text().strip()
+    assert parse_record(rec.canonical()) == rec
+
+
+def test_golden_signatures_verify_over_canonical_statement() -> None:
+    recs = golden_records()
+    alice = recs["records_key"].statement.key
+    assert alice is not None and alice.public is not None
+    pub = PublicKey.parse(alice.public)
+    cap = recs["records_capture"]
+    assert pub.verify(cap.sig, cap.statement.canonical())
+    # The signature is over the statement's canonical bytes, nothing else.
+    assert not pub.verify(cap.sig, cap.canonical())
+
+
+def test_canonical_matches_sorted_compact_json_for_integers_and_ascii() -> None:
+    """Cross-check RFC 8785 against the stdlib where the two must agree (no floats)."""
+    rec = golden_records()["records_key"]
+    obj = rec.to_json()
+    stdlib = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical(obj) == stdlib.encode()
+
+
+def test_record_id_and_shape() -> None:
+    assert record_id(b"x") == "sha256:" + "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+    assert is_record_id(record_id(b""))
+    assert not is_record_id("sha256:ABC")
+    assert not is_record_id("sha1:" + "0" * 64)
+
+
+def test_format_time_requires_aware() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    assert format_time(datetime(2026, 1, 2, 3, 4, 5, 999, tzinfo=UTC)) == "2026-01-02T03:04:05Z"
+    plus2 = datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert format_time(plus2) == "2026-01-02T03:04:05Z"
+    with pytest.raises(ValueError):
+        format_time(datetime(2026, 1, 2))
+
+
+def _capture_json() -> dict[str, Any]:
+    return json.loads(golden_records()["records_capture"].canonical())
+
+
+def _mutate(path: list[str | int], value: Any, delete: bool = False) -> bytes:
+    obj = _capture_json()
+    cur: Any = obj
+    for p in path[:-1]:
+        cur = cur[p]
+    if delete:
+        del cur[path[-1]]
+    else:
+        cur[path[-1]] = value
+    return canonical(obj)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "delete", "message"),
+    [
+        (["statement", "v"], 2, False, "unsupported version"),
+        (["statement", "v"], True, False, "unsupported version"),
+        (["statement", "type"], "selfie", False, "unknown type"),
+        (["statement", "time"], "yesterday", False, "statement.time"),
+        (["statement", "time"], "2026-11-26T12:00:00+01:00", False, "statement.time"),
+        (["statement", "claims"], [], False, "claims"),
+        (["statement", "claims", "x y"], "v", False, "claim name"),
+        (["statement", "claims", "n"], 1, False, "expected a string"),
+        (["statement", "asset"], None, False, "asset"),
+        (["statement", "asset", "sha256"], "AB" * 32, False, "asset.sha256"),
+        (["statement", "asset", "phash64"], "0" * 15, False, "asset.phash64"),
+        (["statement", "asset", "width"], 0, False, "positive"),
+        (["statement", "asset", "width"], 1.5, False, "integer"),
+        (["statement", "asset", "format"], "BMP", False, "unsupported format"),
+        (["statement", "asset", "digests"], 2, False, "digest set"),
+        (["statement", "asset", "extra"], 1, False, "unexpected field"),
+        (["statement", "asset", "pixels"], None, True, "missing field"),
+        (["statement", "parents"], ["sha256:" + "0" * 64], False, "capture has no parents"),
+        (["statement", "actions"], {}, False, "expected a list"),
+        (["statement", "extra"], 1, False, "unexpected field"),
+        (["statement", "claims"], None, True, "claims"),
+        (["signer"], "alice", False, "record.signer"),
+        (["sig"], "AAAA", False, "64 bytes"),
+        (["sig"], "!!!", False, "base64"),
+        (["extra"], 1, False, "unexpected field"),
+        (["statement"], None, True, "missing field"),
+    ],
+)
+def test_malformed_records_are_rejected(path: list[str | int], value: Any, delete: bool,
+                                        message: str) -> None:
+    with pytest.raises(RecordError, match=message):
+        parse_record(_mutate(path, value, delete))
+
+
+def test_edit_rules() -> None:
+    edit = json.loads(golden_records()["records_edit"].canonical())
+    no_parents = json.loads(json.dumps(edit))
+    no_parents["statement"]["parents"] = []
+    with pytest.raises(RecordError, match="at least one parent"):
+        parse_record(canonical(no_parents))
+    no_actions = json.loads(json.dumps(edit))
+    no_actions["statement"]["actions"] = []
+    with pytest.raises(RecordError, match="at least one action"):
+        parse_record(canonical(no_actions))
+    dup = json.loads(json.dumps(edit))
+    dup["statement"]["parents"] = dup["statement"]["parents"] * 2
+    with pytest.raises(RecordError, match="duplicate parent"):
+        parse_record(canonical(dup))
+    bad_action = json.loads(json.dumps(edit))
+    bad_action["statement"]["actions"][0]["action"] = "Crop!"
+    with pytest.raises(RecordError, match="action"):
+        parse_record(canonical(bad_action))
+
+
+def test_non_canonical_bytes_are_rejected() -> None:
+    good = golden_records()["records_capture"].canonical()
+    obj = json.loads(good)
+    pretty = json.dumps(obj, indent=1, ensure_ascii=False).encode()
+    with pytest.raises(RecordError, match="canonical"):
+        parse_record(pretty)
+    escaped = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()  # \u escapes
+    with pytest.raises(RecordError, match="canonical"):
+        parse_record(escaped)
+    with pytest.raises(RecordError, match="canonical"):
+        parse_record(good + b"\n")
+
+
+def test_duplicate_keys_and_constants_are_rejected() -> None:
+    good = golden_records()["records_capture"].canonical().decode()
+    dup = good.replace('{"sig":', '{"sig":"x","sig":', 1)
+    with pytest.raises(RecordError, match="duplicate key"):
+        parse_record(dup.encode())
+    with pytest.raises(RecordError):
+        parse_record(b'{"sig":NaN}')
+    with pytest.raises(RecordError, match="not valid JSON"):
+        parse_record(b"\xff\xfe")
+    with pytest.raises(RecordError, match="too large"):
+        parse_record(b" " * (65 * 1024))
+
+
+def test_statement_constructor_validates() -> None:
+    with pytest.raises(RecordError):
+        Statement(type="capture", time=TIME)  # no asset
+    with pytest.raises(RecordError):
+        Statement(type="edit", time=TIME, asset=ASSET)  # no parents
+    with pytest.raises(RecordError):
+        Statement(type="capture", time="now", asset=ASSET)
+    with pytest.raises(RecordError):
+        Statement(type="capture", time=TIME, asset=ASSET,
+                  actions=(Action("c2pa.edited", {"x": float("nan")}),))
+    with pytest.raises(RecordError):
+        Statement(type="capture", time=TIME, asset=ASSET,
+                  actions=(Action("c2pa.edited", {"x": 2**60}),))
+    with pytest.raises(RecordError, match="interoperable"):
+        # would canonicalise to an integer beyond 2**53 and never parse back
+        Statement(type="capture", time=TIME, asset=ASSET,
+                  actions=(Action("c2pa.edited", {"x": 2.0**53}),))
+
+
+def test_asset_round_trip() -> None:
+    assert Asset.from_json(ASSET.to_json()) == ASSET
+
+
+_GOOD = golden_records()["records_edit"].canonical()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_records_never_crash(data: st.DataObject) -> None:
+    """Any byte mutation or truncation is rejected with RecordError, or parses to a record
+    whose canonical bytes are exactly the input (a valid record, never a silent change)."""
+    raw = bytearray(_GOOD)
+    op = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
+    pos = data.draw(st.integers(0, len(raw) - 1))
+    if op == "flip":
+        raw[pos] ^= 1 << data.draw(st.integers(0, 7))
+    elif op == "truncate":
+        del raw[pos:]
+    elif op == "insert":
+        raw.insert(pos, data.draw(st.integers(0, 255)))
+    else:
+        del raw[pos]
+    try:
+        rec = parse_record(bytes(raw))
+    except RecordError:
+        return
+    assert rec.canonical() == bytes(raw)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=20)
+    | st.floats(min_value=-(2.0**53) + 1, max_value=2.0**53 - 1, allow_nan=False),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(params=st.dictionaries(st.text(min_size=1, max_size=8), _json_values, max_size=5),
+       claims=st.dictionaries(st.from_regex(r"[A-Za-z][A-Za-z0-9_.:-]{0,10}", fullmatch=True),
+                              st.text(max_size=30), max_size=5))
+def test_round_trip_property(params: dict[str, Any], claims: dict[str, str]) -> None:
+    """Any valid statement survives sign -> canonical bytes -> strict parse unchanged."""
+    from provenance.keys import SigningKey
+    from provenance.records import sign_statement
+
+    parent = golden_records()["records_capture"].record_id
+    st_ = Statement(type="edit", time=TIME, asset=ASSET, parents=(parent,),
+                    actions=(Action("c2pa.edited", params),), claims=claims)
+    rec = sign_statement(st_, SigningKey.from_seed(bytes(32)))
+    again = parse_record(rec.canonical())
+    assert again.canonical() == rec.canonical()
+    assert again.record_id == rec.record_id
+    assert isinstance(again, Record)
