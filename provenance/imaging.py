@@ -334,6 +334,7 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (
     KeyError,
     struct.error,
     zlib.error,
+    RuntimeError,  # AVIF: "Failed to decode image: ..."
     MemoryError,
     UserWarning,
     RuntimeWarning,

@@ -58,6 +58,7 @@ LOG_TABLES: Final = (
     "records", "assets", "parents", "nodes", "checkpoints", "keys", "revocations",
 )
 PG_LOCK_ID: Final = 0x70726F76  # "prov": the advisory lock serialising appends
+PG_LOCK_TIMEOUT: Final = "55P03"  # SQLSTATE lock_not_available (lock_timeout expired)
 
 
 class Base(DeclarativeBase):
@@ -229,7 +230,10 @@ def _make_engine(url: str, *, immediate: bool, busy_timeout_s: float) -> Engine:
 
         return engine
     if u.get_backend_name() == "postgresql":
-        return create_engine(u, pool_pre_ping=True)
+        # READ COMMITTED explicitly: after waiting for the advisory lock, each statement must
+        # see what the previous writer committed (a server default of REPEATABLE READ would
+        # keep the snapshot taken before the wait and fork the log).
+        return create_engine(u, pool_pre_ping=True, isolation_level="READ COMMITTED")
     raise StoreError(f"unsupported database URL scheme: {u.drivername}",
                      hint="use a SQLite path or postgresql+psycopg://...")
 
@@ -239,11 +243,20 @@ def _translate(exc: SQLAlchemyError, what: str) -> StoreError:
     msg = str(orig if orig is not None else exc).splitlines()[0]
     if isinstance(orig, sqlite3.OperationalError) and "locked" in msg:
         return DatabaseLockedError(f"database is locked ({what})")
+    if getattr(orig, "sqlstate", None) == PG_LOCK_TIMEOUT:
+        return DatabaseLockedError(f"another writer holds the ledger lock ({what})")
     if isinstance(orig, sqlite3.OperationalError) and "readonly" in msg.replace("-", ""):
         return StoreError(f"database is read-only ({what})",
                           hint="check the permissions of the database file and its folder")
     if isinstance(orig, sqlite3.OperationalError) and "disk" in msg and "full" in msg:
         return StoreError(f"disk full ({what}); nothing was written")
+    if isinstance(orig, sqlite3.OperationalError) and "disk I/O error" in msg:
+        return StoreError(f"disk I/O error ({what})",
+                          hint="the disk holding the ledger may be full or failing")
+    if isinstance(orig, sqlite3.OperationalError) and "unable to open database file" in msg:
+        return StoreError(f"cannot open the database file ({what})",
+                          hint="the ledger's folder must be writable: SQLite keeps <db>-wal and "
+                               "<db>-shm beside the database (a read-only disk cannot be used)")
     if isinstance(orig, sqlite3.DatabaseError) and "not a database" in msg:
         return ForeignDatabaseError(f"not a provenance ledger: {msg}")
     return StoreError(f"database error while {what}: {msg}")
@@ -271,10 +284,15 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         store = cls(url)
         try:
+            if store.backend == "sqlite":
+                # Outside any transaction: inside one (the writer engine begins every
+                # connection with BEGIN IMMEDIATE) SQLite silently keeps the rollback journal.
+                raw = store._writer.raw_connection()
+                try:
+                    raw.cursor().execute("PRAGMA journal_mode = WAL").fetchall()
+                finally:
+                    raw.close()
             with store._writer.connect() as conn:
-                if store.backend == "sqlite":
-                    conn.exec_driver_sql("PRAGMA journal_mode = WAL")
-                    conn.commit()
                 existing = inspect(conn).get_table_names()
                 if existing:
                     raise LedgerExistsError(
@@ -325,12 +343,21 @@ class Store:
 
         try:
             with self._writer.begin() as conn:
+                self._lock_writers(conn)  # two programs opening an old ledger upgrade once
                 _migrate.upgrade(conn, revision)
                 if create_meta is not None:
                     conn.execute(_meta.insert(), [{"key": k, "value": v}
                                                   for k, v in create_meta.items()])
         except SQLAlchemyError as exc:
             raise _translate(exc, "migrating the schema") from exc
+
+    def _lock_writers(self, conn: Connection) -> None:
+        """Serialise writers. SQLite: the writer's BEGIN IMMEDIATE already holds the write
+        lock. PostgreSQL: a transaction-scoped advisory lock, waited for at most the busy
+        timeout (lock_timeout applies to advisory locks too)."""
+        if self.backend == "postgresql":
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, round(self._busy * 1000))}")
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_ID})
 
     def close(self) -> None:
         self._reader.dispose()
@@ -549,8 +576,7 @@ class Store:
         result = AppendResult()
         try:
             with self._writer.begin() as conn:
-                if self.backend == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_ID})
+                self._lock_writers(conn)
                 size = _size(conn)
                 compact = _frontier(conn, size)
                 last = conn.execute(select(_checkpoints).order_by(_checkpoints.c.size.desc())
