@@ -109,6 +109,7 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
     next_cp = next(checkpoints, None)
     prev_cp: tuple[int, bytes] | None = None
     expected_idx = 0
+    asset_rows = parent_rows_seen = 0  # index rows found at the indices of stored records
 
     def settle_checkpoints() -> None:
         nonlocal next_cp, prev_cp
@@ -151,6 +152,8 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
                 expected_idx = i  # the tree can no longer be rebuilt faithfully
             expected_idx += 1
             result.records += 1
+            asset_rows += i in digests
+            parent_rows_seen += len(parent_rows.get(i, ()))
             emitted.extend(compact.append(merkle.leaf_hash(stored.body)))
             if stored.rid != bytes.fromhex(record_id(stored.body)[7:]):
                 result.add(i, "record.id-mismatch", "stored record id is not the body's hash")
@@ -214,8 +217,17 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
     if counts["nodes"] != result.nodes:
         result.add(None, "nodes.count", f"{counts['nodes']} node rows stored, "
                                         f"{result.nodes} expected for {size} records")
+    # Rows at indices no stored record has (or for keys never registered) are only visible
+    # in the table sizes.
+    if counts["assets"] != asset_rows:
+        result.add(None, "index.asset-extra", f"{counts['assets'] - asset_rows} digest rows "
+                                              "for records that are not in the log")
+    if counts["parents"] != parent_rows_seen:
+        result.add(None, "index.parents-mismatch", f"{counts['parents'] - parent_rows_seen} "
+                                                   "parent rows for records not in the log")
     key_rows = store.key_rows()
-    if len(key_rows) != len(keys) or any(
+    revoked = sum(rev is not None for _, _, rev in key_rows)
+    if len(key_rows) != len(keys) or counts["revocations"] != revoked or any(
             k not in keys or keys[k].registered != reg or keys[k].revoked != rev
             for k, reg, rev in key_rows):
         result.add(None, "index.keys-mismatch", "key/revocation rows differ from the log's records")

@@ -114,7 +114,9 @@ def loads(text: str | bytes) -> Bundle:
         raise BundleError(f"bundle larger than {MAX_BUNDLE_BYTES} bytes")
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and an integer literal
+        # longer than Python's int conversion limit (4300 digits).
         raise BundleError(f"bundle is not valid JSON ({exc.__class__.__name__}: "
                           f"{str(exc)[:80]}); is it truncated?") from exc
     o = _fields(obj, "bundle", {"format", "log", "checkpoint", "subject", "records",
@@ -167,7 +169,11 @@ def build(*, origin: str, vkey: str, checkpoint: str, subject: str,
 
 def match_image(bundle: Bundle, data: bytes, name: str) -> tuple[int | None, MatchKind | None,
                                                                    ImageDigests]:
-    """Match an image against the bundle's capture/edit records: bytes, pixels, perceptual."""
+    """Match an image against the bundle's capture/edit records: bytes, pixels, perceptual.
+
+    Raises:
+        BundleError: nothing matches and the bundle's subject record is missing from it.
+    """
     records = bundle.parsed_records()
     sha = imaging.file_sha256(data)
     p64, p256 = imaging.perceptual_hashes(data, name=name)
@@ -190,6 +196,12 @@ def match_image(bundle: Bundle, data: bytes, name: str) -> tuple[int | None, Mat
             best = (d256, i)
     if best is not None:
         return best[1], "perceptual", digests
+    if all(record_id(r.body) != bundle.subject for r in bundle.records):
+        # Nothing matches and the record the bundle was made for is gone (removed, or altered
+        # so that its id changed): the bundle is damaged, not evidence that the image is
+        # unknown to the log.
+        raise BundleError(f"the bundle's subject {bundle.subject[:80]} is not among its "
+                          "records, and no record in it matches the image")
     return None, None, digests
 
 
@@ -203,7 +215,9 @@ def evidence(bundle: Bundle, *, subject: int, match: MatchKind | None,
     fails check 3) rather than being silently judged against another tree.
     """
     try:
-        verifier = NoteVerifier.parse_vkey(trusted_vkey or bundle.vkey)
+        # ``is None``, not ``or``: an empty pinned key must fail, not fall back to the
+        # bundle's own key.
+        verifier = NoteVerifier.parse_vkey(bundle.vkey if trusted_vkey is None else trusted_vkey)
     except CheckpointError as exc:
         raise BundleError(f"log verifier key: {exc}") from exc
     records = tuple(

@@ -52,12 +52,27 @@ CAPTURES = {
     "chelsea": "skimage__chelsea.png",
 }
 DERIVED = "opencv-doc__fruits.jpg"  # declared as derived from apple
-STRANGERS = ("opencv-doc__orange.jpg", "opencv-doc__home.jpg", "opencv-doc__stuff.jpg",
-             "opencv-doc__left.jpg", "mahotas__luispedro.jpg")
+STRANGERS = (
+    "opencv-doc__orange.jpg",
+    "opencv-doc__home.jpg",
+    "opencv-doc__stuff.jpg",
+    "opencv-doc__left.jpg",
+    "mahotas__luispedro.jpg",
+)
 
 # log layout built by build_chain
-LAYOUT = {"alice": 0, "desk": 1, "rocket": 2, "apple": 3, "baboon": 4, "hopper": 5,
-          "chelsea": 6, "crop": 7, "fruits": 8, "crop2": 9}
+LAYOUT = {
+    "alice": 0,
+    "desk": 1,
+    "rocket": 2,
+    "apple": 3,
+    "baboon": 4,
+    "hopper": 5,
+    "chelsea": 6,
+    "crop": 7,
+    "fruits": 8,
+    "crop2": 9,
+}
 SIZE = 10
 CHECKPOINT_SIZES = (1, 2, 7, 8, 9, 10)
 
@@ -81,16 +96,34 @@ def build_chain(root: Path, corpus: Path) -> None:
         save_signing_key(desk, root / "desk.key", None)
         ledger.register_key(alice.public, "alice", now=FIXED_NOW)
         ledger.register_key(desk.public, "desk", now=FIXED_NOW)
-        res = ledger.sign([photos / n for n in CAPTURES.values()], alice, now=FIXED_NOW,
-                          claims={"author": "Alice Example"})
+        res = ledger.sign(
+            [photos / n for n in CAPTURES.values()],
+            alice,
+            now=FIXED_NOW,
+            claims={"author": "Alice Example"},
+        )
         assert [r.index for r in res] == [2, 3, 4, 5, 6], res
-        crop = ledger.edit(photos / CAPTURES["rocket"], photos / "rocket-crop.png",
-                           [Crop(100, 40, 540, 400), Resize(220, 180)], desk, now=FIXED_NOW)
-        fruits = ledger.derive([str(photos / CAPTURES["apple"])], photos / DERIVED, desk,
-                               [Action("c2pa.color_adjustments", {"brightness": 1.1})],
-                               now=FIXED_NOW)
-        crop2 = ledger.edit(photos / "rocket-crop.png", photos / "rocket-crop2.png",
-                            [Crop(20, 20, 200, 160)], desk, now=FIXED_NOW)
+        crop = ledger.edit(
+            photos / CAPTURES["rocket"],
+            photos / "rocket-crop.png",
+            [Crop(100, 40, 540, 400), Resize(220, 180)],
+            desk,
+            now=FIXED_NOW,
+        )
+        fruits = ledger.derive(
+            [str(photos / CAPTURES["apple"])],
+            photos / DERIVED,
+            desk,
+            [Action("c2pa.color_adjustments", {"brightness": 1.1})],
+            now=FIXED_NOW,
+        )
+        crop2 = ledger.edit(
+            photos / "rocket-crop.png",
+            photos / "rocket-crop2.png",
+            [Crop(20, 20, 200, 160)],
+            desk,
+            now=FIXED_NOW,
+        )
         assert (crop.index, fruits.index, crop2.index) == (7, 8, 9)
         assert ledger.size() == SIZE
     finally:
@@ -172,8 +205,10 @@ def flip_bit(data: bytes, pos: int, bit: int = 0) -> bytes:
 def set_body(con: sqlite3.Connection, idx: int, body: bytes, *, rid: bool = False) -> None:
     """Replace a stored record body (and, with ``rid``, its id column to match)."""
     if rid:
-        con.execute("UPDATE records SET body = ?, rid = ? WHERE idx = ?",
-                    (body, hashlib.sha256(body).digest(), idx))
+        con.execute(
+            "UPDATE records SET body = ?, rid = ? WHERE idx = ?",
+            (body, hashlib.sha256(body).digest(), idx),
+        )
     else:
         con.execute("UPDATE records SET body = ? WHERE idx = ?", (body, idx))
 
@@ -188,10 +223,15 @@ def checkpoint_signer(ledger: Ledger) -> Callable[[int, bytes], str]:
     return lambda size, root: sign_checkpoint(Checkpoint(ledger.origin, size, root), signer)
 
 
-def capture_record(path: Path, key: SigningKey, *, claims: dict[str, str] | None = None,
-                   now: datetime = FIXED_NOW) -> Record:
-    st = Statement(type="capture", time=_time(now), asset=asset_from_digests(digest_file(path)),
-                   claims=claims or {})
+def capture_record(
+    path: Path, key: SigningKey, *, claims: dict[str, str] | None = None, now: datetime = FIXED_NOW
+) -> Record:
+    st = Statement(
+        type="capture",
+        time=_time(now),
+        asset=asset_from_digests(digest_file(path)),
+        claims=claims or {},
+    )
     return sign_statement(st, key)
 
 
@@ -233,8 +273,8 @@ def strip_jpeg_metadata(data: bytes) -> tuple[bytes, list[int]]:
         if marker == 0xDA:  # start of scan: the rest is entropy-coded data
             out += data[i:]
             return bytes(out), removed
-        (length,) = struct.unpack(">H", data[i + 2:i + 4])
-        segment = data[i:i + 2 + length]
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        segment = data[i : i + 2 + length]
         if 0xE0 <= marker <= 0xEF or marker == 0xFE:
             removed.append(marker)
         else:
@@ -317,12 +357,17 @@ def subproof(m: int, leaves: Sequence[bytes], b: bool) -> list[bytes]:
     return [*subproof(m - k, leaves[k:], False), mth(leaves[:k])]
 
 
-def toy_asset(tag: str, *, phash64: str = "0f0f0f0f0f0f0f0f", phash256: str | None = None
-              ) -> Asset:
+def toy_asset(tag: str, *, phash64: str = "0f0f0f0f0f0f0f0f", phash256: str | None = None) -> Asset:
     h = hashlib.sha256(tag.encode()).hexdigest()
-    return Asset(sha256=h, pixels=hashlib.sha256(b"px" + tag.encode()).hexdigest(),
-                 phash64=phash64, phash256=phash256 or "3c" * 32, width=64, height=48,
-                 format="PNG")
+    return Asset(
+        sha256=h,
+        pixels=hashlib.sha256(b"px" + tag.encode()).hexdigest(),
+        phash64=phash64,
+        phash256=phash256 or "3c" * 32,
+        width=64,
+        height=48,
+        format="PNG",
+    )
 
 
 def with_bits_flipped(hex_value: str, n: int) -> str:
@@ -354,26 +399,35 @@ class ToyLog:
         self.bodies.append(body.canonical() if isinstance(body, Record) else body)
         return len(self.bodies) - 1
 
-    def key_record(self, key: SigningKey, name: str, *, signer: SigningKey | None = None
-                   ) -> Record:
-        st = Statement(type="key", time=self._now(),
-                       key=KeyRef(id=key.key_id, public=key.public.openssh(), name=name))
+    def key_record(self, key: SigningKey, name: str, *, signer: SigningKey | None = None) -> Record:
+        st = Statement(
+            type="key",
+            time=self._now(),
+            key=KeyRef(id=key.key_id, public=key.public.openssh(), name=name),
+        )
         return sign_statement(st, signer or self.log_key)
 
     def revoke_record(self, key: SigningKey, *, signer: SigningKey | None = None) -> Record:
-        st = Statement(type="revoke", time=self._now(), key=KeyRef(id=key.key_id),
-                       claims={"reason": "test"})
+        st = Statement(
+            type="revoke", time=self._now(), key=KeyRef(id=key.key_id), claims={"reason": "test"}
+        )
         return sign_statement(st, signer or self.log_key)
 
     def capture(self, tag: str, key: SigningKey | None = None, **asset: Any) -> Record:
         st = Statement(type="capture", time=self._now(), asset=toy_asset(tag, **asset))
         return sign_statement(st, key or self.alice)
 
-    def edit(self, tag: str, parents: Sequence[Record | str], key: SigningKey | None = None
-             ) -> Record:
+    def edit(
+        self, tag: str, parents: Sequence[Record | str], key: SigningKey | None = None
+    ) -> Record:
         ids = tuple(p if isinstance(p, str) else p.record_id for p in parents)
-        st = Statement(type="edit", time=self._now(), asset=toy_asset(tag), parents=ids,
-                       actions=(Action("c2pa.cropped", {"left": 1}),))
+        st = Statement(
+            type="edit",
+            time=self._now(),
+            asset=toy_asset(tag),
+            parents=ids,
+            actions=(Action("c2pa.cropped", {"left": 1}),),
+        )
         return sign_statement(st, key or self.desk)
 
     def register_signers(self) -> None:
@@ -385,8 +439,9 @@ class ToyLog:
     def verifier(self) -> NoteVerifier:
         return NoteVerifier(self.origin, self.log_key.public)
 
-    def checkpoint(self, size: int | None = None, *, key: SigningKey | None = None,
-                   origin: str | None = None) -> str:
+    def checkpoint(
+        self, size: int | None = None, *, key: SigningKey | None = None, origin: str | None = None
+    ) -> str:
         size = len(self.bodies) if size is None else size
         origin = origin or self.origin
         cp = Checkpoint(origin, size, mth(self.bodies[:size]))
@@ -404,21 +459,37 @@ class ToyLog:
     def image_of(self, rec: Record, **changes: Any) -> ImageDigests:
         asset = rec.statement.asset
         assert asset is not None
-        values = {"sha256": asset.sha256, "pixels": asset.pixels, "phash64": asset.phash64,
-                  "phash256": asset.phash256}
+        values = {
+            "sha256": asset.sha256,
+            "pixels": asset.pixels,
+            "phash64": asset.phash64,
+            "phash256": asset.phash256,
+        }
         values.update(changes)
         return ImageDigests(**values)
 
-    def evidence(self, subject: int, *, match: str | None = "sha256",
-                 image: ImageDigests | None = None, indices: Sequence[int] | None = None,
-                 records: Sequence[ProvenRecord] | None = None, **kw: Any) -> Evidence:
+    def evidence(
+        self,
+        subject: int,
+        *,
+        match: str | None = "sha256",
+        image: ImageDigests | None = None,
+        indices: Sequence[int] | None = None,
+        records: Sequence[ProvenRecord] | None = None,
+        **kw: Any,
+    ) -> Evidence:
         if records is None:
             wanted = range(len(self.bodies)) if indices is None else indices
             records = [self.proven(i) for i in wanted]
         kw.setdefault("checkpoint", self.checkpoint())
         kw.setdefault("log_key", self.verifier)
-        return Evidence(subject=subject, match=match,  # type: ignore[arg-type]
-                        records=tuple(records), image=image, **kw)
+        return Evidence(
+            subject=subject,
+            match=match,  # type: ignore[arg-type]
+            records=tuple(records),
+            image=image,
+            **kw,
+        )
 
 
 def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (32, 24)) -> bytes:
