@@ -889,6 +889,17 @@ def verify(
         from provenance.verify import check_chain, unknown_report
 
         b = bundle_mod.loads(_read_text(bundle, "bundle"))
+        if trust_log_key is None and not notes:
+            trust_log_key = _local_vkey(env, b.origin)
+        if trust_log_key is None and not notes:
+            from provenance.errors import BundleError
+
+            raise BundleError(
+                f"no trust anchor for the bundle's log {b.origin!r}: a bundle alone proves "
+                "nothing about who kept the log",
+                hint="pass --trust-log-key VKEY (published by the log's operator) or "
+                     "--checkpoint FILE (one you saved earlier)",
+            )
         data = _read(image)
         subject, kind, digests = bundle_mod.match_image(b, data, str(image))
         if subject is None:
@@ -914,6 +925,19 @@ def verify(
     else:
         _render_report(report, str(image))
     sys.exit(report.exit_code)
+
+
+def _local_vkey(env: Env, origin: str) -> str | None:
+    """The log key of the local ledger (--db) when it keeps the bundle's log, else None."""
+    from provenance.errors import LedgerNotFoundError
+
+    try:
+        with env.ledger() as ledger:
+            if ledger.origin == origin:
+                return ledger.log_verifier.vkey()
+    except LedgerNotFoundError:
+        return None
+    return None
 
 
 def _read_text(path: Path, what: str) -> str:

@@ -144,7 +144,10 @@ def _run(work: Path, echo: Echo) -> int:
         run(["verify", STRANGER], expect=4)
         step("8. offline: export a bundle and verify without the database")
         run(["export", "rocket-crop.png", "-o", "rocket-crop.provenance.json"])
-        run(["verify", "rocket-crop.png", "--bundle", "rocket-crop.provenance.json"])
+        vkey = _vkey(work / "demo.db")
+        echo(f"(the log's verifier key, published by its operator: {vkey})")
+        run(["--db", "elsewhere.db", "verify", "rocket-crop.png", "--bundle",
+             "rocket-crop.provenance.json", "--trust-log-key", vkey])
         step("9. audit the whole log, and catch a tampered copy of it")
         run(["log", "verify", "--checkpoint", "pinned.checkpoint"])
         _tamper(work / "demo.db", work / "tampered.db")
@@ -161,6 +164,13 @@ def _run(work: Path, echo: Echo) -> int:
         return 1
     echo("demo finished: every step gave the expected result")
     return 0
+
+
+def _vkey(db: Path) -> str:
+    from provenance.ledger import Ledger
+
+    with Ledger.open(str(db)) as ledger:
+        return ledger.log_verifier.vkey()
 
 
 def _reencode(src: Path, dst: Path) -> None:

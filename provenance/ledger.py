@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from provenance.edits import Operation
     from provenance.imaging import AssetDigests
     from provenance.index import PerceptualIndex
-    from provenance.verify import Evidence, ImageDigests, Report
+    from provenance.verify import Evidence, ImageDigests, PinnedCheckpoint, Report
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif"}
@@ -117,6 +117,7 @@ class FindResult:
     phash64: str | None
     phash256: str | None
     matches: tuple[Match, ...] = ()
+    orphans: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -720,7 +721,11 @@ class Ledger:
 
     # --- lookup --------------------------------------------------------------------------
     def find(self, image: str | os.PathLike[str] | bytes, *, perceptual: bool = True) -> FindResult:
-        """Find records matching an image: file SHA-256, then pixels, then perceptual hashes."""
+        """Find records matching an image: file SHA-256, then pixels, then perceptual hashes.
+
+        Index rows that point at a log index holding no record (a damaged database) are not
+        matches; they are reported in ``FindResult.orphans``.
+        """
         from provenance import imaging
 
         data = image if isinstance(image, bytes) else _read(Path(image))
@@ -728,21 +733,14 @@ class Ledger:
         sha = imaging.file_sha256(data)
         exact = self.store.find_by_sha256(bytes.fromhex(sha))
         if exact:
-            return FindResult(
-                sha, None, None, None, tuple(Match(i, self._rid_at(i), "sha256") for i in exact)
-            )
+            return self._found(sha, None, None, None, [(i, "sha256", None, None) for i in exact])
         pixels, _, _, _ = imaging.pixel_digest(data, name=name)
         by_pixels = self.store.find_by_pixels(bytes.fromhex(pixels))
         if by_pixels or not perceptual:
-            return FindResult(
-                sha,
-                pixels,
-                None,
-                None,
-                tuple(Match(i, self._rid_at(i), "pixels") for i in by_pixels),
-            )
+            return self._found(sha, pixels, None, None,
+                               [(i, "pixels", None, None) for i in by_pixels])
         p64, p256 = imaging.perceptual_hashes(data, name=name)
-        matches = []
+        hits: list[tuple[int, MatchKind, int | None, int | None]] = []
         candidates = self.perceptual_index().search(
             imaging.phash64_to_int(p64), imaging.PHASH64_MAX_DISTANCE
         )
@@ -753,9 +751,17 @@ class Ledger:
                 continue
             d256 = imaging.hamming(p256, row.phash256.hex())
             if d256 <= imaging.PHASH256_MAX_DISTANCE:
-                matches.append(Match(c.idx, self._rid_at(c.idx), "perceptual", c.distance, d256))
-        matches.sort(key=lambda m: (m.phash256_distance or 0, m.index))
-        return FindResult(sha, pixels, p64, p256, tuple(matches))
+                hits.append((c.idx, "perceptual", c.distance, d256))
+        hits.sort(key=lambda h: (h[3] or 0, h[0]))
+        return self._found(sha, pixels, p64, p256, hits)
+
+    def _found(self, sha: str, pixels: str | None, p64: str | None, p256: str | None,
+               hits: list[tuple[int, MatchKind, int | None, int | None]]) -> FindResult:
+        rows = self.store.records_at(h[0] for h in hits)
+        matches = tuple(Match(i, "sha256:" + rows[i].rid.hex(), kind, d64, d256)
+                        for i, kind, d64, d256 in hits if i in rows)
+        orphans = tuple(h[0] for h in hits if h[0] not in rows)
+        return FindResult(sha, pixels, p64, p256, matches, orphans)
 
     def perceptual_index(self) -> PerceptualIndex:
         """The pHash-64 index, brought up to date with the log."""
@@ -820,12 +826,7 @@ class LedgerVerifier:
         image: ImageDigests | None = None,
         pinned: Sequence[str] = (),
     ) -> Evidence:
-        from provenance.verify import (
-            Evidence,
-            PinnedCheckpoint,
-            ProvenRecord,
-            checkpoint_size_unverified,
-        )
+        from provenance.verify import Evidence, ProvenRecord
 
         cp = self.store.latest_checkpoint()
         if cp is None:
@@ -836,9 +837,17 @@ class LedgerVerifier:
         for i in wanted:
             if i in stored:
                 signers.add(stored[i].signer)
-        for key_id in sorted(signers):
-            reg, rev = self.store.key_events(key_id)
-            wanted += [i for i in (reg, rev) if i is not None]
+        # Key state comes from the log's own records, not from the derived key tables: every
+        # record the log key signed (registrations and revocations; few), and any revocation
+        # a signer in the chain signed itself.
+        log_key_id = self.ledger.log_public.key_id
+        for rec in self.store.records_by_signer(log_key_id):
+            stored[rec.idx] = rec
+            wanted.append(rec.idx)
+        for key_id in sorted(signers - {log_key_id}):
+            for rec in self.store.records_by_signer(key_id, kind="revoke"):
+                stored[rec.idx] = rec
+                wanted.append(rec.idx)
         stored.update(self.store.records_at(i for i in wanted if i not in stored))
         records = []
         for i in sorted(set(wanted)):
@@ -849,16 +858,7 @@ class LedgerVerifier:
             except (LogIntegrityError, MerkleError):
                 incl = ()
             records.append(ProvenRecord(i, stored[i].body, incl))
-        pins = []
-        for note in pinned:
-            size1 = checkpoint_size_unverified(note)
-            proof: tuple[bytes, ...] = ()
-            if 0 < size1 < cp.size:
-                try:
-                    proof = tuple(self.store.consistency_proof(size1, cp.size))
-                except (LogIntegrityError, MerkleError):
-                    proof = ()
-            pins.append(PinnedCheckpoint(note, proof))
+        pins = self.evidence_pins(pinned, cp.size)
         return Evidence(
             subject=subject,
             match=match,
@@ -866,19 +866,25 @@ class LedgerVerifier:
             checkpoint=cp.note,
             log_key=self.ledger.log_verifier,
             image=image,
-            pinned=tuple(pins),
+            pinned=pins,
         )
 
     def verify_image(
         self, image: str | os.PathLike[str], *, pinned: Sequence[str] = ()
     ) -> tuple[Report, FindResult]:
-        from provenance.verify import check_chain, unknown_report
+        from provenance.verify import check_chain, missing_record_report, unknown_report
 
         data = _read(Path(image))
         found = self.ledger.find(data)
+        if not found.matches and found.orphans:
+            return missing_record_report(found.orphans[0]), found
         if not found.matches:
             report = unknown_report()
             report.notes.append(f"file SHA-256 {found.sha256}")
+            if pinned:
+                # An erased record looks like a stranger: the pins still say whether the
+                # log was rewritten.
+                report = self.check_pins(pinned) or report
             return report, found
         best = found.matches[0]
         digests = image_digests_for(data, str(image), found)
@@ -888,6 +894,31 @@ class LedgerVerifier:
         for other in found.matches[1:6]:
             report.notes.append(f"also matches record {other.index} ({other.kind})")
         return report, found
+
+    def check_pins(self, pinned: Sequence[str]) -> Report | None:
+        """A ``tampered`` report when the log is not consistent with a pinned checkpoint."""
+        from provenance.verify import check_pins_only
+
+        cp = self.store.latest_checkpoint()
+        if cp is None:
+            return None
+        ev = self.evidence_pins(pinned, cp.size)
+        return check_pins_only(cp.note, self.ledger.log_verifier, ev)
+
+    def evidence_pins(self, pinned: Sequence[str], size: int) -> tuple[PinnedCheckpoint, ...]:
+        from provenance.verify import PinnedCheckpoint, checkpoint_size_unverified
+
+        pins = []
+        for note in pinned:
+            size1 = checkpoint_size_unverified(note)
+            proof: tuple[bytes, ...] = ()
+            if 0 < size1 < size:
+                try:
+                    proof = tuple(self.store.consistency_proof(size1, size))
+                except (LogIntegrityError, MerkleError):
+                    proof = ()
+            pins.append(PinnedCheckpoint(note, proof))
+        return tuple(pins)
 
     def verify_record(self, ref: str | int, *, pinned: Sequence[str] = ()) -> Report:
         from provenance.verify import check_chain

@@ -45,6 +45,7 @@ from provenance import merkle
 from provenance.errors import (
     DatabaseLockedError,
     ForeignDatabaseError,
+    KeyStateError,
     LedgerExistsError,
     LedgerNotFoundError,
     LogIntegrityError,
@@ -299,8 +300,11 @@ class Store:
                         f"database already has tables ({', '.join(sorted(existing)[:3])}...)")
             store.migrate(create_meta={"schema": SCHEMA_ID, "origin": origin,
                                        "log_public_key": log_public_key})
-        except SQLAlchemyError as exc:
-            raise _translate(exc, "creating the ledger") from exc
+        except BaseException as exc:
+            store.close()  # a refused or failed create must not leak pooled connections
+            if isinstance(exc, SQLAlchemyError):
+                raise _translate(exc, "creating the ledger") from exc
+            raise
         return store
 
     @classmethod
@@ -312,18 +316,27 @@ class Store:
             raise LedgerNotFoundError(f"no ledger at {path}")
         store = cls(url, busy_timeout_s=busy_timeout_s)
         try:
-            with store._reader.connect() as conn:
+            store._check_and_upgrade()
+        except BaseException:
+            store.close()  # a refused or failed open must not leak pooled connections
+            raise
+        return store
+
+    def _check_and_upgrade(self) -> None:
+        """Refuse anything but a provenance ledger; upgrade an older schema to head."""
+        try:
+            with self._reader.connect() as conn:
                 tables = set(inspect(conn).get_table_names())
                 if not tables:
-                    raise LedgerNotFoundError(f"no ledger at {store.display_url}")
+                    raise LedgerNotFoundError(f"no ledger at {self.display_url}")
                 if "meta" not in tables:
                     raise ForeignDatabaseError(
-                        f"{store.display_url} is not a provenance ledger (no meta table)")
+                        f"{self.display_url} is not a provenance ledger (no meta table)")
                 schema = conn.execute(
                     select(_meta.c.value).where(_meta.c.key == "schema")).scalar()
                 if schema != SCHEMA_ID:
                     raise ForeignDatabaseError(
-                        f"{store.display_url} is not a provenance ledger (schema {schema!r})")
+                        f"{self.display_url} is not a provenance ledger (schema {schema!r})")
                 rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         except SQLAlchemyError as exc:
             raise _translate(exc, "opening the ledger") from exc
@@ -333,8 +346,7 @@ class Store:
                 raise ForeignDatabaseError(
                     f"ledger schema revision {rev!r} is newer than this program understands",
                     hint="upgrade provenance")
-            store.migrate()
-        return store
+            self.migrate()
 
     def migrate(self, *, revision: str = "head",
                 create_meta: dict[str, str] | None = None) -> None:
@@ -491,6 +503,15 @@ class Store:
             return list(conn.execute(select(_parents.c.child).where(_parents.c.parent == idx)
                                      .order_by(_parents.c.child)).scalars())
 
+    def records_by_signer(self, signer: str, *, kind: str | None = None) -> list[StoredRecord]:
+        """Records signed by ``signer`` (optionally of one kind), in log order."""
+        q = select(_records).where(_records.c.signer == signer)
+        if kind is not None:
+            q = q.where(_records.c.kind == kind)
+        with self._read() as conn:
+            return [StoredRecord(r.idx, r.rid, r.kind, r.signer, r.body)
+                    for r in conn.execute(q.order_by(_records.c.idx))]
+
     def key_events(self, key_id: str) -> tuple[int | None, int | None]:
         """Log indices of the registration and revocation records of ``key_id``."""
         with self._read() as conn:
@@ -571,6 +592,8 @@ class Store:
         Raises:
             LogIntegrityError: the stored frontier does not match the latest checkpoint, or
                 a parent is missing, or the new checkpoint is not consistent with the last.
+            KeyStateError: a key record registers a key already registered, or revokes a
+                key already revoked (another writer got there first).
             DatabaseLockedError: another writer held the lock past the busy timeout.
         """
         result = AppendResult()
@@ -621,14 +644,21 @@ class Store:
                             raise LogIntegrityError(
                                 f"parent sha256:{prid.hex()} is not in the log")
                         rows_parent.append({"child": idx, "position": pos, "parent": pidx})
+                    # Checked again under the write lock: another writer may have registered
+                    # or revoked the key since the ledger's own check (a state error, not
+                    # damage: the log is fine).
                     if rec.registers_key is not None:
                         if conn.execute(select(_keys.c.idx).where(
                                 _keys.c.key_id == rec.registers_key)).scalar() is not None or any(
                                 r["key_id"] == rec.registers_key for r in rows_key):
-                            raise LogIntegrityError(
+                            raise KeyStateError(
                                 f"key {rec.registers_key} is already registered")
                         rows_key.append({"key_id": rec.registers_key, "idx": idx})
                     if rec.revokes_key is not None:
+                        if conn.execute(select(_revocations.c.idx).where(
+                                _revocations.c.key_id == rec.revokes_key)).scalar() is not None \
+                                or any(r["key_id"] == rec.revokes_key for r in rows_rev):
+                            raise KeyStateError(f"key {rec.revokes_key} was already revoked")
                         rows_rev.append({"key_id": rec.revokes_key, "idx": idx})
                     rows_rec.append({"idx": idx, "rid": rec.rid, "kind": rec.kind,
                                      "signer": rec.signer, "body": rec.body})

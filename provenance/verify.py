@@ -201,6 +201,38 @@ def checkpoint_size_unverified(note: str) -> int:
     return Checkpoint.parse(text).size
 
 
+def missing_record_report(index: int) -> Report:
+    """The image's digest is indexed at ``index`` but no record is stored there."""
+    checks = [Check(n, CHECK_NAMES[n], status="skip", code="record.missing") for n in CHECK_NAMES]
+    checks[5].status = "pass"
+    checks[5].fail("record.missing",
+                   f"the image is indexed at log index {index} but no record is stored there",
+                   index)
+    return Report(verdict="tampered", checks=checks, index=index,
+                  notes=["the database's index points at a record that is gone"])
+
+
+def check_pins_only(checkpoint_note: str, log_key: NoteVerifier,
+                    pinned: Sequence[PinnedCheckpoint]) -> Report | None:
+    """Check only (4) for an image nothing matched: ``tampered`` if a pin fails, else None."""
+    check = Check(4, CHECK_NAMES[4])
+    try:
+        cp = open_checkpoint(checkpoint_note, log_key)
+    except CheckpointError as exc:
+        check.fail("checkpoint.signature.mismatch", str(exc))
+        cp = None
+    if cp is not None:
+        for pin in pinned:
+            _check_pinned(pin, cp, log_key, check)
+    if check.status != "fail":
+        return None
+    checks = [check if n == 4 else Check(n, CHECK_NAMES[n], status="skip", code="no.match")
+              for n in CHECK_NAMES]
+    return Report(verdict="tampered", checks=checks,
+                  notes=["no record matches this image, and the log is not consistent with "
+                         "the pinned checkpoint: records may have been erased"])
+
+
 def unknown_report(note: str = "no record matches this image") -> Report:
     """The report for an image nothing in the log matches."""
     return Report(verdict="unknown", notes=[note])

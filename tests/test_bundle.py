@@ -132,8 +132,14 @@ def verify_bundle(
     content: str | dict[str, Any] | None,
     *extra: Any,
     image: Path | None = None,
+    anchor: bool = True,
 ) -> CliOutcome:
-    """verify IMAGE --bundle (the genuine bundle, or ``content``) with no database."""
+    """verify IMAGE --bundle (the genuine bundle, or ``content``) with no database.
+
+    Unless the test passes its own trust anchor (or ``anchor=False``), the genuine log's
+    verifier key is pinned with --trust-log-key, as a fact-checker would."""
+    if anchor and not {"--trust-log-key", "--checkpoint"} & {str(e) for e in extra}:
+        extra = (*extra, "--trust-log-key", kit.vkey)
     if content is None:
         path = kit.genuine
     else:
@@ -316,12 +322,12 @@ def test_attack_bundle_from_a_forged_log_needs_a_pinned_log_key(
 ) -> None:
     """A forger builds a whole log of their own (same origin name, own log key, a signer
     registered as "alice") and exports a bundle: it is self-consistent, so without
-    --trust-log-key it verifies (the bundle carries its own trust root, see the report);
-    with the real log key pinned it is tampered."""
+    a trust anchor it is refused (exit 3); with the real log key pinned it is tampered."""
     forged = kit.forged_bundle.read_text()
-    plain = verify_bundle(run_cli, kit, tmp_path, forged)
-    assert (plain.code, plain.verdict) == (0, "verified")
-    assert plain.report is not None and plain.report["chain"][0]["signer_name"] == "alice"
+    # Without any trust anchor the bundle is not judged at all: a bundle alone proves
+    # nothing about who kept the log (it used to verify, exit 0, on its own say-so).
+    plain = verify_bundle(run_cli, kit, tmp_path, forged, anchor=False)
+    assert plain.code == 3 and "no trust anchor" in plain.stderr
     pinned = verify_bundle(run_cli, kit, tmp_path, forged, "--trust-log-key", kit.vkey)
     assert (pinned.code, pinned.verdict) == (1, "tampered")
     assert pinned.failed() == {2: "signingCredential.untrusted", 4: "checkpoint.signature.mismatch"}

@@ -180,8 +180,15 @@ def test_export_and_offline_bundle(setup, tmp_path: Path, photos: list[Path]) ->
     bundle = tmp_path / "b.json"
     r = run("export", photos[0], "-o", bundle)
     assert r.exit_code == 0, r.output
-    # no database at all
+    vkey = json.loads(run("log", "show", "--json").stdout)["vkey"]
+    # no database at all: the log's published verifier key is the trust anchor
     r = run("--db", tmp_path / "nowhere.db", "verify", photos[0], "--bundle", bundle)
+    assert r.exit_code == 3 and "no trust anchor" in r.stderr
+    r = run("--db", tmp_path / "nowhere.db", "verify", photos[0], "--bundle", bundle,
+            "--trust-log-key", vkey)
+    assert r.exit_code == 0, r.output
+    # the local ledger of the same log is an anchor too
+    r = run("verify", photos[0], "--bundle", bundle)
     assert r.exit_code == 0, r.output
     bundle.write_text(bundle.read_text()[:200])
     r = run("verify", photos[0], "--bundle", bundle)

@@ -276,23 +276,14 @@ def test_attack_record_deleted(chain: Chain, run_cli: Any, with_index_rows: bool
     if with_index_rows:
         assert (out.code, out.verdict) == (4, "unknown")
     else:
-        # Lookup finds the dangling asset row and fails reading the record: an error (3),
-        # not the tampered verdict it deserves (see the xfail test below); never 0.
-        assert out.code == 3 and "no record at log index 2" in out.stderr
+        # Lookup finds the dangling asset row: the record it points at is gone (tampered).
+        assert tampered(out) == {6: "record.missing"}
     for child in ("crop", "crop2"):
         assert tampered(cli_verify(run_cli, chain.db, chain.photo(child))) == {
             5: "ingredient.missing"
         }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Ledger.find (ledger.py, via _rid_at -> Store.record_at) raises NotFoundError for an "
-        "asset row whose record was deleted, so `verify` exits 3 (could not check) instead of "
-        "reporting the matched record as missing (tampered, exit 1, check 6 record.missing)."
-    ),
-)
 def test_attack_record_deleted_but_its_asset_row_kept_is_tampered(
     chain: Chain, run_cli: Any
 ) -> None:
@@ -397,9 +388,12 @@ def test_attack_log_truncated_and_rebuilt_with_the_real_log_key(
     assert damage_kinds(result.to_json()) == {"pinned.inconsistent"}
     out = cli_verify(run_cli, chain.db, chain.photo("rocket"), "--checkpoint", pin)
     assert tampered(out) == {4: "checkpoint.inconsistent"}
-    # The erased edit is simply gone: unknown, with or without the pin (never verified).
-    gone = cli_verify(run_cli, chain.db, chain.photo("crop"), "--checkpoint", pin)
+    # The erased edit is not found: without the pin it looks like a stranger (unknown);
+    # with the pin the rewrite shows even though nothing matches (tampered, check 4).
+    gone = cli_verify(run_cli, chain.db, chain.photo("crop"))
     assert (gone.code, gone.verdict) == (4, "unknown")
+    gone = cli_verify(run_cli, chain.db, chain.photo("crop"), "--checkpoint", pin)
+    assert tampered(gone) == {4: "checkpoint.inconsistent"}
 
 
 def _forged_ledger(chain: Chain, where: Path) -> Path:
@@ -503,14 +497,6 @@ def test_attack_record_signed_with_a_key_after_its_revocation(
     assert (ok.code, ok.verdict) == (0, "verified")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: LedgerVerifier.evidence (ledger.py) learns a signer's revocation only from the "
-        "unauthenticated `revocations` index table; deleting that one row makes `verify` accept "
-        "a record signed after the (still logged) revoke record. log verify does catch it."
-    ),
-)
 def test_attack_revocation_index_row_deleted(lenv: Any, photos: list[Path], run_cli: Any) -> None:
     ledger = lenv.ledger
     ledger.revoke_key(lenv.alice.key_id, now=FIXED_NOW)
