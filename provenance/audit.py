@@ -105,7 +105,10 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
     result = AuditResult()
     compact = merkle.CompactRange()
     keys: dict[str, _Key] = {}
-    checkpoints = store.iter_checkpoints()
+    # Audit the log as it stood when we started: other processes may append meanwhile, and
+    # everything below this size is final in an append-only log.
+    bound = store.size()
+    checkpoints = (cp for cp in store.iter_checkpoints() if cp.size <= bound)
     next_cp = next(checkpoints, None)
     prev_cp: tuple[int, bytes] | None = None
     expected_idx = 0
@@ -137,7 +140,7 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
             prev_cp = (cp.size, cp.root)
             next_cp = next(checkpoints, None)
 
-    for chunk in _batched(store.iter_records(batch=batch), batch):
+    for chunk in _batched(store.iter_records(stop=bound, batch=batch), batch):
         emitted: list[tuple[tuple[int, int], bytes]] = []
         digests = store.asset_digests(r.idx for r in chunk)
         first = chunk[0].idx
@@ -213,7 +216,7 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
     size = compact.size
     result.root_hex = compact.root().hex()
     result.nodes = 2 * size - bin(size).count("1") if size else 0
-    counts = store.table_counts()
+    counts = store.table_counts(below=bound)
     if counts["nodes"] != result.nodes:
         result.add(None, "nodes.count", f"{counts['nodes']} node rows stored, "
                                         f"{result.nodes} expected for {size} records")
@@ -231,10 +234,24 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
             k not in keys or keys[k].registered != reg or keys[k].revoked != rev
             for k, reg, rev in key_rows):
         result.add(None, "index.keys-mismatch", "key/revocation rows differ from the log's records")
-    latest = store.latest_checkpoint()
-    if size and (latest is None or latest.size != size):
-        result.add(size - 1, "checkpoint.missing",
-                   f"no checkpoint covers the whole log (size {size})")
+    # The tail, read in one transaction: the newest checkpoint covers exactly the stored
+    # records and there are no node rows beyond them (a log cut short after its checkpoint).
+    tail = store.tail_state()
+    now_size, now_nodes, latest = tail.size, tail.nodes, tail.latest_checkpoint
+    if now_size and latest != now_size:
+        short = latest is not None and latest > now_size  # records cut off after signing
+        result.add(now_size if short else now_size - 1, "checkpoint.missing",
+                   f"the newest checkpoint (size {latest}) does not cover exactly the "
+                   f"{now_size} stored records")
+    for table, kind in (("assets", "index.asset-extra"), ("parents", "index.parents-mismatch"),
+                        ("keys", "index.keys-mismatch"), ("revocations", "index.keys-mismatch")):
+        if tail.rows_beyond[table] and not any(p.kind == kind for p in result.problems):
+            result.add(None, kind, f"{tail.rows_beyond[table]} {table} rows point past the "
+                                   f"last record ({now_size})")
+    expected_now = 2 * now_size - bin(now_size).count("1") if now_size else 0
+    if now_nodes != expected_now and not any(p.kind == "nodes.count" for p in result.problems):
+        result.add(None, "nodes.count", f"{now_nodes} node rows stored, {expected_now} "
+                                        f"expected for {now_size} records")
     for note in pinned:
         _audit_pinned(note, ledger, size, compact.root(), result)
     return result

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-PhashBatches = Callable[[int], Iterator[list[tuple[int, int]]]]
+PhashBatches = Callable[[int, int], Iterator[list[tuple[int, int]]]]
 RootAt = Callable[[int], bytes]
 
 
@@ -70,7 +70,7 @@ class PerceptualIndex:
             return
         new_idx: list[Any] = [self._idx]
         new_hash: list[Any] = [self._hash]
-        for batch in batches(self.covered):
+        for batch in batches(self.covered, log_size):
             arr = np.array(batch, dtype=np.int64).reshape(-1, 2)
             new_idx.append(arr[:, 0].copy())
             new_hash.append(arr[:, 1].view(np.uint64).copy())

@@ -188,6 +188,16 @@ class AppendResult:
     checkpoint: StoredCheckpoint | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TailState:
+    """See :meth:`Store.tail_state`."""
+
+    size: int
+    nodes: int
+    latest_checkpoint: int | None
+    rows_beyond: dict[str, int]
+
+
 CheckpointSigner = Callable[[int, bytes], str]
 
 
@@ -458,15 +468,16 @@ class Store:
                                                   row.phash256)
         return out
 
-    def iter_phash64(self, start: int = 0, batch: int = 200_000) -> Iterator[
-            list[tuple[int, int]]]:
-        """Stream ``(idx, phash64)`` pairs with idx >= start, in batches, in log order."""
+    def iter_phash64(self, start: int = 0, stop: int | None = None,
+                     batch: int = 200_000) -> Iterator[list[tuple[int, int]]]:
+        """Stream ``(idx, phash64)`` pairs with start <= idx < stop, in batches, in log order."""
         pos = start
         while True:
+            q = select(_assets.c.idx, _assets.c.phash64).where(_assets.c.idx >= pos)
+            if stop is not None:
+                q = q.where(_assets.c.idx < stop)
             with self._read() as conn:
-                rows = conn.execute(
-                    select(_assets.c.idx, _assets.c.phash64).where(_assets.c.idx >= pos)
-                    .order_by(_assets.c.idx).limit(batch)).all()
+                rows = conn.execute(q.order_by(_assets.c.idx).limit(batch)).all()
             if not rows:
                 return
             yield [(r[0], r[1]) for r in rows]
@@ -575,10 +586,44 @@ class Store:
                 yield StoredCheckpoint(r.size, r.root, r.note)
             pos = rows[-1].size
 
-    def table_counts(self) -> dict[str, int]:
+    def table_counts(self, below: int | None = None) -> dict[str, int]:
+        """Rows per log table; with ``below``, only rows belonging to leaves [0, below).
+
+        Rows below a size already reached never change in an append-only log, so the
+        bounded counts are stable while other processes append.
+        """
+        if below is None:
+            with self._read() as conn:
+                return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                        for t in LOG_TABLES}
+        col = {"records": _records.c.idx, "assets": _assets.c.idx, "parents": _parents.c.child,
+               "keys": _keys.c.idx, "revocations": _revocations.c.idx}
         with self._read() as conn:
-            return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-                    for t in LOG_TABLES}
+            out = {t: conn.execute(select(func.count()).where(c < below)).scalar_one()
+                   for t, c in col.items()}
+            out["checkpoints"] = conn.execute(
+                select(func.count()).where(_checkpoints.c.size <= below)).scalar_one()
+            nodes = 0
+            for level in range(max(below, 1).bit_length()):
+                first = merkle.node_key(level, 0)
+                n = below >> level
+                if n:
+                    nodes += conn.execute(select(func.count()).where(
+                        _nodes.c.key >= first, _nodes.c.key < first + n)).scalar_one()
+            out["nodes"] = nodes
+        return out
+
+    def tail_state(self) -> TailState:
+        """The log's end, read in one transaction: size, node rows, newest checkpoint, and
+        index rows pointing past the last record."""
+        with self._read() as conn, conn.begin():
+            size = _size(conn)
+            nodes = conn.execute(select(func.count()).select_from(_nodes)).scalar_one()
+            latest = conn.execute(select(func.max(_checkpoints.c.size))).scalar()
+            beyond = {t: conn.execute(select(func.count()).where(c >= size)).scalar_one()
+                      for t, c in (("assets", _assets.c.idx), ("parents", _parents.c.child),
+                                   ("keys", _keys.c.idx), ("revocations", _revocations.c.idx))}
+        return TailState(size, int(nodes), None if latest is None else int(latest), beyond)
 
     # --- the append transaction ----------------------------------------------------------
     def append(self, records: Sequence[NewRecord], sign_checkpoint: CheckpointSigner, *,
