@@ -17,6 +17,7 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
+from provenance.errors import LogIntegrityError
 from provenance.migrate import create_triggers, drop_triggers
 
 revision = "0002"
@@ -32,9 +33,15 @@ def upgrade() -> None:
     rows = bind.execute(sa.text(
         "SELECT a.idx, r.body FROM assets a JOIN records r ON r.idx = a.idx")).all()
     for idx, body in rows:
-        asset = json.loads(bytes(body))["statement"]["asset"]
+        try:
+            phash256 = bytes.fromhex(json.loads(bytes(body))["statement"]["asset"]["phash256"])
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise LogIntegrityError(
+                f"cannot upgrade the schema: record {idx} carries no readable pHash-256 "
+                f"({type(exc).__name__}: {exc}); the ledger is left as it was",
+                hint="audit it with the provenance version that wrote it") from exc
         bind.execute(sa.text("UPDATE assets SET phash256 = :h WHERE idx = :i"),
-                     {"h": bytes.fromhex(asset["phash256"]), "i": idx})
+                     {"h": phash256, "i": idx})
     with op.batch_alter_table("assets", recreate="always") as batch:
         batch.alter_column("phash256", existing_type=sa.LargeBinary(32), nullable=False)
     op.create_index("ix_assets_phash64", "assets", ["phash64"])
