@@ -858,9 +858,19 @@ def _tree_lines(
     help="A checkpoint saved earlier: the log must be consistent with it.",
 )
 @click.option(
+    "--parent-image",
+    "parent_images",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The original an edit was made from: replay the recorded edit on it and compare "
+    "pixels (check 8).",
+)
+@click.option(
     "--trust-log-key",
     metavar="VKEY",
-    help="With --bundle: the log's verifier key to trust instead of the bundle's.",
+    help="With --bundle: the log's verifier key (C2SP vkey) to trust. Without it, a pinned "
+    "--checkpoint or the local ledger (--db) of the same log is the trust anchor; a bundle "
+    "is never trusted on its own say-so.",
 )
 @json_option
 @pass_env
@@ -869,6 +879,7 @@ def verify(
     image: Path,
     bundle: Path | None,
     pinned: tuple[Path, ...],
+    parent_images: tuple[Path, ...],
     trust_log_key: str | None,
     as_json: bool,
 ) -> None:
@@ -879,6 +890,7 @@ def verify(
     \b
     Example:
       provenance verify download.jpg
+      provenance verify web.png --parent-image original.jpg
       provenance verify download.jpg --bundle photo.provenance.json
     """
     from provenance.ledger import _read
@@ -919,7 +931,9 @@ def verify(
         from provenance.ledger import LedgerVerifier
 
         with env.ledger() as ledger:
-            report, _ = LedgerVerifier(ledger).verify_image(image, pinned=notes)
+            report, _ = LedgerVerifier(ledger).verify_image(
+                image, pinned=notes, parent_images=parent_images
+            )
     if as_json:
         _emit_json(report.to_json())
     else:

@@ -136,9 +136,10 @@ def _run(work: Path, echo: Echo) -> int:
         step("6. the log's signed checkpoint and an inclusion proof")
         run(["log", "checkpoint", "--out", "pinned.checkpoint"])
         run(["log", "prove", "rocket-crop.png"])
-        step("7. verify: the original, an edited copy, a re-encoded copy, a stranger")
+        step("7. verify: the original, the edited copy (replaying the edit on the original), "
+             "a re-encoded copy, a stranger")
         run(["verify", PHOTO])
-        run(["verify", "rocket-crop.png"])
+        run(["verify", "rocket-crop.png", "--parent-image", PHOTO])
         _reencode(work / PHOTO, work / "rocket-reencoded.jpg")
         run(["verify", "rocket-reencoded.jpg"], expect=5)
         run(["verify", STRANGER], expect=4)

@@ -173,3 +173,15 @@ def apply(
     except (OSError, ValueError) as exc:
         raise ImageError(f"cannot encode the edited image as {out_format}: {exc}") from exc
     return buf.getvalue()
+
+
+def replay_pixels(parent: bytes, actions: Sequence[Action], *, out_format: str,
+                  name: str = "<parent>") -> str | None:
+    """Canonical pixel digest of re-applying ``actions`` to ``parent``, encoded as the child
+    was; None when the actions are not replayable."""
+    from provenance.imaging import pixel_digest
+
+    ops = from_actions(actions)
+    if ops is None or out_format not in set(OUTPUT_FORMATS.values()):
+        return None
+    return pixel_digest(apply(parent, ops, out_format=out_format, name=name), name=name).pixels

@@ -24,8 +24,9 @@ Digest set 1 (``DIGEST_SET``), computed from the file's bytes, read once into me
      a ``transparency`` value makes exactly the pixels equal to it transparent. F: Pillow's
      ``convert("L")``. Every L result is then replicated to RGB.
 
-   For lossy formats the decoded pixels depend on the decoder build (libjpeg-turbo
-   version): the pixel digest of a JPEG is exact for one Pillow build, not across all.
+   For lossy formats the decoded pixels depend on the decoder (libjpeg-turbo version and
+   its IDCT/upsampling choices): a JPEG's pixel digest is reproducible with the same
+   Pillow build, but another decoder may produce slightly different pixels.
 3. ``phash64``/``phash256``: ``imagehash.phash`` with ``hash_size`` 8 and 16 (hex, as
    ``str(ImageHash)``), from frame 0 decoded as follows. JPEG: ``Image.draft("RGB",
    (512, 512))``, which picks the largest libjpeg DCT scale 1/s (s in 1, 2, 4, 8) with
@@ -42,9 +43,13 @@ image's declared width x height is checked against ``max_pixels`` (argument, els
 the header is parsed and before any pixel buffer is allocated. Pillow's process-wide
 ``Image.MAX_IMAGE_PIXELS`` and ``ImageFile.LOAD_TRUNCATED_IMAGES`` are never changed;
 ``Image.open`` is bypassed (its own size check would warn or fail on the global limit) by
-calling the registered plugin classes directly. Some plugins (GIF, TIFF, WebP) also apply
-Pillow's global limit internally; those failures surface as ``DecompressionBombError`` too.
-Every Pillow failure is re-raised as ``ImageError`` or ``DecompressionBombError``.
+calling the registered plugin classes directly (WebP's header is checked before its plugin
+runs: libwebp allocates the canvas while parsing). Some plugins (GIF, TIFF, WebP) still
+apply Pillow's global limit inside: beyond ``2 * Image.MAX_IMAGE_PIXELS`` they fail (raised
+here as ``DecompressionBombError`` whatever ``max_pixels`` says), and TIFF/GIF images between
+``Image.MAX_IMAGE_PIXELS`` and twice that get Pillow's ``DecompressionBombWarning`` (an error
+when warnings are errors). Every Pillow failure is re-raised as ``ImageError`` or
+``DecompressionBombError``.
 """
 
 from __future__ import annotations
@@ -245,7 +250,7 @@ _Factory = Callable[[IO[bytes], str], "ImageFile.ImageFile"]
 _Accept = Callable[[bytes], bool | str] | None
 _plugin_lock = threading.Lock()
 _plugin_table: dict[str, tuple[_Factory, _Accept]] = {}
-_heif_state: list[bool] = []  # [] = not tried yet, [True] / [False] = pillow_heif usable
+_heif_registered: bool | None = None  # None: not tried yet (pillow_heif is imported lazily)
 
 
 def _plugins(prefix: bytes) -> dict[str, tuple[_Factory, _Accept]]:
@@ -282,34 +287,37 @@ def _plugins(prefix: bytes) -> dict[str, tuple[_Factory, _Accept]]:
             else:
                 if AvifImagePlugin.SUPPORTED:
                     _plugin_table["AVIF"] = Image.OPEN["AVIF"]
-        if not _heif_state and prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS:
-            _heif_state.append(_register_heif())
-            if _heif_state[0]:
-                from PIL import Image
-
-                _plugin_table["HEIF"] = Image.OPEN["HEIF"]
+        if _heif_registered is None and _is_heif(prefix):
+            _register_heif()
         return dict(_plugin_table)
 
 
-def _register_heif() -> bool:
+def _is_heif(prefix: bytes) -> bool:
+    return prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS
+
+
+def _register_heif() -> None:
+    """Register the optional pillow_heif plugin (called with _plugin_lock held)."""
+    global _heif_registered
     try:
         import pillow_heif
     except ImportError:
-        return False
+        _heif_registered = False
+        return
+    from PIL import Image
+
     pillow_heif.register_heif_opener()
-    return True
+    _plugin_table["HEIF"] = Image.OPEN["HEIF"]
+    _heif_registered = True
 
 
 def supported_formats() -> tuple[str, ...]:
     """Return the format names this installation can read (HEIF only if ``pillow_heif``)."""
+    from importlib.util import find_spec
+
     formats = list(_plugins(b""))
-    if "HEIF" not in formats:
-        try:
-            import pillow_heif  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            formats.append("HEIF")
+    if "HEIF" not in formats and find_spec("pillow_heif") is not None:
+        formats.append("HEIF")
     return tuple(formats)
 
 
@@ -353,7 +361,7 @@ def _translate(exc: BaseException, name: str, fmt: str | None) -> ImageError:
         return DecompressionBombError(f"image too large: {shown} ({_reason(exc)})")
     if isinstance(exc, MemoryError):
         return ImageError(f"out of memory decoding image: {shown}")
-    if isinstance(exc, EOFError) or (isinstance(exc, OSError) and "truncated" in str(exc)):
+    if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
         return ImageError(f"truncated image: {shown}")
     kind = f"{fmt} image" if fmt else "image"
     return ImageError(f"corrupt {kind}: {shown} ({_reason(exc)})")
@@ -420,7 +428,7 @@ def _open(data: bytes, name: str, max_pixels: int) -> tuple[ImageFile.ImageFile,
             raise _translate(exc, name, fmt) from exc
         _check_size(image.size, shown, max_pixels)
         return image, fmt
-    if prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS and not _heif_state[0]:
+    if _is_heif(prefix) and not _heif_registered:
         raise ImageError(
             f"HEIF image needs the optional pillow-heif package: {shown}",
             hint="install the heif extra: pip install 'provenance[heif]'",

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from provenance.edits import Operation
     from provenance.imaging import AssetDigests
     from provenance.index import PerceptualIndex
-    from provenance.verify import Evidence, ImageDigests, PinnedCheckpoint, Report
+    from provenance.verify import Evidence, ImageDigests, PinnedCheckpoint, Replay, Report
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif"}
@@ -869,8 +869,43 @@ class LedgerVerifier:
             pinned=pins,
         )
 
+    def replays(self, chain: Sequence[int],
+                parent_images: Sequence[str | os.PathLike[str]]) -> tuple[Replay, ...]:
+        """Re-apply each replayable edit in ``chain`` whose parent image was supplied."""
+        from provenance import edits, imaging
+        from provenance.verify import Replay
+
+        stored = self.store.records_at(chain)
+        recs = {i: parse_record(r.body) for i, r in stored.items()}
+        ids = {r.record_id: i for i, r in recs.items()}
+        out: list[Replay] = []
+        for path in parent_images:
+            data = _read(Path(path))
+            sha = imaging.file_sha256(data)
+            pix = imaging.pixel_digest(data, name=str(path)).pixels
+            parent = next((i for i, r in recs.items() if r.statement.asset is not None
+                           and sha in (r.statement.asset.sha256,)), None)
+            if parent is None:
+                parent = next((i for i, r in recs.items() if r.statement.asset is not None
+                               and r.statement.asset.pixels == pix), None)
+            if parent is None:
+                raise NotFoundError(f"{path} is not the image of any record in this chain",
+                                    hint="--parent-image takes the original an edit was made from")
+            for child, rec in recs.items():
+                st = rec.statement
+                if st.type != "edit" or st.asset is None:
+                    continue
+                if [ids.get(p) for p in st.parents] != [parent]:
+                    continue
+                out.append(Replay(child, parent, sha, pix,
+                                  edits.replay_pixels(data, st.actions,
+                                                      out_format=st.asset.format,
+                                                      name=str(path))))
+        return tuple(out)
+
     def verify_image(
-        self, image: str | os.PathLike[str], *, pinned: Sequence[str] = ()
+        self, image: str | os.PathLike[str], *, pinned: Sequence[str] = (),
+        parent_images: Sequence[str | os.PathLike[str]] = (),
     ) -> tuple[Report, FindResult]:
         from provenance.verify import check_chain, missing_record_report, unknown_report
 
@@ -888,9 +923,13 @@ class LedgerVerifier:
             return report, found
         best = found.matches[0]
         digests = image_digests_for(data, str(image), found)
-        report = check_chain(
-            self.evidence(best.index, match=best.kind, image=digests, pinned=pinned)
-        )
+        ev = self.evidence(best.index, match=best.kind, image=digests, pinned=pinned)
+        if parent_images:
+            from dataclasses import replace
+
+            ev = replace(ev, replays=self.replays(self.ledger.ancestry(best.index),
+                                                  parent_images))
+        report = check_chain(ev)
         for other in found.matches[1:6]:
             report.notes.append(f"also matches record {other.index} ({other.kind})")
         return report, found

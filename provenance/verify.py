@@ -20,7 +20,10 @@ The numbered checks (each report lists all of them, in order):
 (6) the image's digests against the matched record: file SHA-256, canonical pixels, or
     perceptual (reported with distances; a perceptual match is never ``verified``);
 (7) the matched record's own perceptual hashes are recomputed from the image at hand and
-    compared, never just trusted.
+    compared, never just trusted;
+(8) replay: when the parent image of an edit made with ``provenance edit`` is supplied, its
+    recorded actions, re-applied to it, reproduce the edit's canonical pixels (skipped when
+    no parent image is given).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ CHECK_NAMES: dict[int, str] = {
     5: "parents exist, precede their children, no cycles",
     6: "image digests match the record",
     7: "record's perceptual hashes recomputed from the image",
+    8: "replayable edits reproduce the child's pixels from the parent image",
 }
 
 
@@ -87,6 +91,22 @@ class PinnedCheckpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Replay:
+    """An edit re-applied to a supplied parent image (computed outside, judged here).
+
+    ``pixels`` is the canonical pixel digest of the replayed result, or None when the
+    recorded actions are not replayable (declared edits, unknown parameters).
+    """
+
+    child: int
+    parent: int
+    parent_sha256: str
+    parent_pixels: str
+    pixels: str | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """Everything needed to judge one matched record and its chain."""
 
@@ -97,6 +117,7 @@ class Evidence:
     log_key: NoteVerifier
     image: ImageDigests | None = None
     pinned: tuple[PinnedCheckpoint, ...] = ()
+    replays: tuple[Replay, ...] = ()
     phash64_max: int = 10
     phash256_max: int = 40
 
@@ -304,6 +325,9 @@ def check_chain(ev: Evidence) -> Report:
         report.record_id = record_id(bodies[ev.subject].body)
         _check_image(ev, subject, checks[6], checks[7], report)
 
+    # (8) replays of recorded edits from supplied parent images.
+    _check_replays(ev.replays, parsed, checks[8])
+
     report.checks = [checks[n] for n in sorted(checks)]
     report.chain = [_step(i, parsed[i], keys, report.checks) for i in chain_idx if i in parsed]
     failed = any(c.status == "fail" for c in report.checks)
@@ -466,6 +490,45 @@ def _check_image(ev: Evidence, subject: Record, c6: Check, c7: Check, report: Re
                 f"bits, pHash-256 by {d256})")
     else:
         c7.code, c7.detail = "softBinding.match", "recomputed hashes equal the record's"
+
+
+def _check_replays(replays: Sequence[Replay], parsed: dict[int, Record], check: Check) -> None:
+    if not replays:
+        check.status, check.code = "skip", "replay.notRequested"
+        check.detail = "no parent image given (verify --parent-image FILE)"
+        return
+    done = 0
+    for rp in replays:
+        child, parent = parsed.get(rp.child), parsed.get(rp.parent)
+        if child is None or parent is None or child.statement.asset is None \
+                or parent.statement.asset is None:
+            check.fail("replay.recordMissing", f"record {rp.child} or its parent is not in "
+                                               "evidence", rp.child)
+            continue
+        if record_id(parent.canonical()) not in child.statement.parents:
+            check.fail("replay.notParent", f"record {rp.parent} is not a parent of {rp.child}",
+                       rp.child)
+            continue
+        pa = parent.statement.asset
+        if rp.parent_sha256 != pa.sha256 and rp.parent_pixels != pa.pixels:
+            check.fail("replay.parentMismatch",
+                       f"the supplied parent image is not record {rp.parent}'s image", rp.child)
+            continue
+        if rp.pixels is None:
+            continue  # declared, not replayable: nothing to compare
+        if rp.pixels != child.statement.asset.pixels:
+            check.fail("replay.mismatch",
+                       f"re-applying record {rp.child}'s actions to the parent image does not "
+                       "reproduce its pixels", rp.child)
+            continue
+        done += 1
+    if check.status != "fail":
+        if done:
+            check.code = "replay.match"
+            check.detail = f"{done} edit(s) replayed exactly"
+        else:
+            check.status, check.code = "skip", "replay.notReplayable"
+            check.detail = "the edits are declared, not replayable"
 
 
 def _check_pinned(pin: PinnedCheckpoint, cp: Checkpoint, log_key: NoteVerifier,

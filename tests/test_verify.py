@@ -76,8 +76,10 @@ def bad_sig(record: Record) -> Record:
 def test_clean_chain_verifies_with_every_check_passing(log: ToyLog) -> None:
     report = judge(log)
     assert report.verdict == "verified" and report.exit_code == 0
-    assert [(c.number, c.status) for c in report.checks] == [(n, "pass") for n in range(1, 8)]
-    assert [c.name for c in report.checks] == [CHECK_NAMES[n] for n in range(1, 8)]
+    assert [(c.number, c.status) for c in report.checks] == [
+        *[(n, "pass") for n in range(1, 8)], (8, "skip")]
+    assert report.checks[7].code == "replay.notRequested"
+    assert [c.name for c in report.checks] == [CHECK_NAMES[n] for n in range(1, 9)]
     assert report.checks[5].code == "dataHash.match"
     assert report.checks[6].code == "softBinding.match"
     assert report.failures == []
@@ -101,7 +103,7 @@ def test_clean_chain_verifies_with_every_check_passing(log: ToyLog) -> None:
 def test_report_to_json(log: ToyLog) -> None:
     obj = judge(log).to_json()
     assert obj["verdict"] == "verified" and obj["exit_code"] == 0
-    assert [c["number"] for c in obj["checks"]] == list(range(1, 8))
+    assert [c["number"] for c in obj["checks"]] == list(range(1, 9))
     assert obj["checkpoint"] == {
         "origin": log.origin,
         "size": 4,
@@ -485,7 +487,7 @@ def test_check6_subject_not_in_evidence(log: ToyLog) -> None:
 def test_check6_no_image_given(log: ToyLog) -> None:
     report = judge(log, match=None, image=None)
     assert report.verdict == "verified"
-    assert [(c.status, c.code) for c in report.checks[5:]] == [
+    assert [(c.status, c.code) for c in report.checks[5:7]] == [
         ("skip", "image.unavailable"),
         ("skip", "image.unavailable"),
     ]
