@@ -654,7 +654,18 @@ class Store:
                     raise LogIntegrityError(
                         f"stored tree (size {size}) does not match the latest checkpoint "
                         f"(size {None if last is None else last.size}); refusing to append")
-                pending: dict[bytes, int] = {}
+                # Everything the batch must be checked against, fetched in bulk (the append
+                # of a large batch stays O(batch) queries / 500, not O(batch)).
+                known_rid = _lookup(conn, _records.c.rid, _records.c.idx,
+                                    [r.rid for r in records]
+                                    + [p for r in records for p in r.parents])
+                known_sha = (_lookup(conn, _assets.c.sha256, _assets.c.idx,
+                                     [r.asset.sha256 for r in records if r.asset is not None])
+                             if dedupe_sha256 else {})
+                known_keys = _lookup(conn, _keys.c.key_id, _keys.c.idx,
+                                     [r.registers_key for r in records if r.registers_key])
+                known_revs = _lookup(conn, _revocations.c.key_id, _revocations.c.idx,
+                                     [r.revokes_key for r in records if r.revokes_key])
                 rows_rec: list[dict[str, Any]] = []
                 rows_asset: list[dict[str, Any]] = []
                 rows_parent: list[dict[str, Any]] = []
@@ -662,29 +673,16 @@ class Store:
                 rows_key: list[dict[str, Any]] = []
                 rows_rev: list[dict[str, Any]] = []
                 for rec in records:
-                    existing = pending.get(rec.rid)
-                    if existing is None:
-                        existing = conn.execute(select(_records.c.idx)
-                                                .where(_records.c.rid == rec.rid)).scalar()
+                    existing = known_rid.get(rec.rid)
                     if existing is None and dedupe_sha256 and rec.asset is not None:
-                        existing = conn.execute(
-                            select(_assets.c.idx).where(_assets.c.sha256 == rec.asset.sha256)
-                            .order_by(_assets.c.idx).limit(1)).scalar()
-                        if existing is None:
-                            for r in rows_asset:
-                                if r["sha256"] == rec.asset.sha256:
-                                    existing = r["idx"]
-                                    break
+                        existing = known_sha.get(rec.asset.sha256)
                     if existing is not None:
                         result.indices.append(existing)
                         result.created.append(False)
                         continue
                     idx = compact.size
                     for pos, prid in enumerate(rec.parents):
-                        pidx = pending.get(prid)
-                        if pidx is None:
-                            pidx = conn.execute(select(_records.c.idx)
-                                                .where(_records.c.rid == prid)).scalar()
+                        pidx = known_rid.get(prid)
                         if pidx is None:
                             raise LogIntegrityError(
                                 f"parent sha256:{prid.hex()} is not in the log")
@@ -693,17 +691,15 @@ class Store:
                     # or revoked the key since the ledger's own check (a state error, not
                     # damage: the log is fine).
                     if rec.registers_key is not None:
-                        if conn.execute(select(_keys.c.idx).where(
-                                _keys.c.key_id == rec.registers_key)).scalar() is not None or any(
-                                r["key_id"] == rec.registers_key for r in rows_key):
+                        if rec.registers_key in known_keys:
                             raise KeyStateError(
                                 f"key {rec.registers_key} is already registered")
+                        known_keys[rec.registers_key] = idx
                         rows_key.append({"key_id": rec.registers_key, "idx": idx})
                     if rec.revokes_key is not None:
-                        if conn.execute(select(_revocations.c.idx).where(
-                                _revocations.c.key_id == rec.revokes_key)).scalar() is not None \
-                                or any(r["key_id"] == rec.revokes_key for r in rows_rev):
+                        if rec.revokes_key in known_revs:
                             raise KeyStateError(f"key {rec.revokes_key} was already revoked")
+                        known_revs[rec.revokes_key] = idx
                         rows_rev.append({"key_id": rec.revokes_key, "idx": idx})
                     rows_rec.append({"idx": idx, "rid": rec.rid, "kind": rec.kind,
                                      "signer": rec.signer, "body": rec.body})
@@ -712,9 +708,10 @@ class Store:
                                            "pixels": rec.asset.pixels,
                                            "phash64": rec.asset.phash64,
                                            "phash256": rec.asset.phash256})
+                        known_sha.setdefault(rec.asset.sha256, idx)
                     for (level, index), h in compact.append(merkle.leaf_hash(rec.body)):
                         rows_node.append({"key": merkle.node_key(level, index), "hash": h})
-                    pending[rec.rid] = idx
+                    known_rid[rec.rid] = idx
                     result.indices.append(idx)
                     result.created.append(True)
                 if not rows_rec:
@@ -815,6 +812,16 @@ def _proof(conn: Connection, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         if missing:
             raise LogIntegrityError(f"node {missing[0]} needed for a proof is missing")
         out.append(merkle.fold_range([got[i] for i in ids]))
+    return out
+
+
+def _lookup(conn: Connection, key: Any, value: Any, wanted: Sequence[Any]) -> dict[Any, int]:
+    """``{key: smallest value}`` for the wanted keys present in the table, in bulk."""
+    out: dict[Any, int] = {}
+    for chunk in _chunks(sorted(set(wanted)), 500):
+        for k, v in conn.execute(select(key, func.min(value)).where(key.in_(chunk))
+                                 .group_by(key)):
+            out[k] = v
     return out
 
 
