@@ -49,7 +49,7 @@ def test_init_creates_ledger_and_log_key(setup, tmp_path: Path) -> None:  # type
 
 
 def test_keys_generate_list_show_and_ssh_fingerprint(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    db, run = setup
+    _db, run = setup
     key = tmp_path / "alice.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert b"aes256-ctr" in __import__("base64").b64decode(
@@ -69,7 +69,7 @@ def test_register_ssh_keygen_key_and_sign_with_it(setup, tmp_path: Path,  # type
                                                   photos: list[Path]) -> None:
     if not shutil.which("ssh-keygen"):
         pytest.skip("ssh-keygen not installed")
-    db, run = setup
+    _db, run = setup
     sk = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "sshpass", "-a", "2", "-f",
                     str(sk)], check=True)
@@ -88,7 +88,7 @@ def test_register_ssh_keygen_key_and_sign_with_it(setup, tmp_path: Path,  # type
 
 def test_sign_folder_history_prove_and_dedupe(setup, tmp_path: Path,  # type: ignore[no-untyped-def]
                                               photos: list[Path]) -> None:
-    db, run = setup
+    _db, run = setup
     folder = photos[0].parent
     (folder / "notes.txt").write_text("not an image, skipped by suffix")
     r = run("sign", folder, "--key", tmp_path / "alice.key", "--claim", "author=Alice", "--json")
@@ -118,7 +118,7 @@ def test_sign_folder_history_prove_and_dedupe(setup, tmp_path: Path,  # type: ig
 
 
 def test_derive_edit_history_verify(setup, tmp_path: Path, photos: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    db, run = setup
+    _db, run = setup
     key = tmp_path / "alice.key"
     src = photos[0]
     assert run("sign", src, "--key", key).exit_code == 0
@@ -154,7 +154,7 @@ def test_derive_edit_history_verify(setup, tmp_path: Path, photos: list[Path]) -
 
 
 def test_verify_verdicts_and_exit_codes(setup, tmp_path: Path, photos: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    db, run = setup
+    _db, run = setup
     assert run("sign", photos[0], "--key", tmp_path / "alice.key").exit_code == 0
     r = run("verify", photos[0])
     assert r.exit_code == 0 and r.stdout.startswith("VERIFIED")
@@ -175,7 +175,7 @@ def test_verify_verdicts_and_exit_codes(setup, tmp_path: Path, photos: list[Path
 
 
 def test_export_and_offline_bundle(setup, tmp_path: Path, photos: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    db, run = setup
+    _db, run = setup
     assert run("sign", photos[0], "--key", tmp_path / "alice.key").exit_code == 0
     bundle = tmp_path / "b.json"
     r = run("export", photos[0], "-o", bundle)
@@ -196,7 +196,7 @@ def test_export_and_offline_bundle(setup, tmp_path: Path, photos: list[Path]) ->
 
 
 def test_pinned_checkpoint(setup, tmp_path: Path, photos: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    db, run = setup
+    _db, run = setup
     assert run("sign", photos[0], "--key", tmp_path / "alice.key").exit_code == 0
     pin = tmp_path / "pin.checkpoint"
     assert run("log", "checkpoint", "--out", pin).exit_code == 0
@@ -213,7 +213,7 @@ def test_pinned_checkpoint(setup, tmp_path: Path, photos: list[Path]) -> None:  
 
 def test_revoked_key_cannot_sign_and_is_reported(setup, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                  photos: list[Path]) -> None:
-    db, run = setup
+    _db, run = setup
     key = tmp_path / "alice.key"
     assert run("sign", photos[0], "--key", key).exit_code == 0
     kid = load_public_key_file(str(key) + ".pub").key_id
@@ -249,7 +249,7 @@ def test_errors_are_one_line_with_exit_3(tmp_path: Path, run_cli) -> None:  # ty
 
 def test_wrong_passphrase_and_no_prompt_without_tty(setup, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                     photos: list[Path]) -> None:
-    db, run = setup
+    _db, run = setup
     r = run("sign", photos[0], "--key", tmp_path / "alice.key",
             env={"PROVENANCE_PASSPHRASE": "wrong"})
     assert r.exit_code == 3 and "passphrase" in r.stderr.lower()
@@ -259,7 +259,7 @@ def test_wrong_passphrase_and_no_prompt_without_tty(setup, tmp_path: Path,  # ty
 
 
 def test_usage_errors_exit_2(setup) -> None:  # type: ignore[no-untyped-def]
-    db, run = setup
+    _db, run = setup
     assert run("sign").exit_code == 2
     assert run("verify").exit_code == 2
     assert run("log", "consistency", "x", "y").exit_code == 2
@@ -268,7 +268,7 @@ def test_usage_errors_exit_2(setup) -> None:  # type: ignore[no-untyped-def]
 
 def test_sign_partial_failure_lists_failures(setup, tmp_path: Path,  # type: ignore[no-untyped-def]
                                              photos: list[Path]) -> None:
-    db, run = setup
+    _db, run = setup
     folder = photos[0].parent
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff" + b"\x00" * 50)
     (folder / "empty.png").write_bytes(b"")

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXED_NOW, LedgerEnv
+
 from provenance import edits
 from provenance.errors import NotFoundError
 from provenance.imaging import digest_bytes, pixel_digest

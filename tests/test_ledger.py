@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FIXED_NOW, LedgerEnv
 from sqlalchemy import event
 
-from conftest import FIXED_NOW, LedgerEnv
 from provenance import merkle
 from provenance.errors import (
     KeyStateError,
@@ -63,7 +64,7 @@ def test_batches_write_one_checkpoint_each(lenv: LedgerEnv, photos: list[Path]) 
     after = list(lenv.ledger.store.iter_checkpoints())
     assert len(after) - before == (len(photos) + 1) // 2
     # every checkpoint is consistent with the next one
-    for a, b in zip(after, after[1:], strict=False):
+    for a, b in itertools.pairwise(after):
         proof = lenv.ledger.store.consistency_proof(a.size, b.size)
         merkle.verify_consistency(a.size, b.size, proof, a.root, b.root)
 
@@ -91,10 +92,9 @@ def test_append_is_atomic_when_checkpoint_signing_fails(lenv: LedgerEnv,
     def boom(size: int, root: bytes) -> str:
         raise RuntimeError("signer died")
 
-    from provenance.ledger import new_record
-    from provenance.records import Statement, sign_statement
     from provenance.imaging import digest_file
-    from provenance.ledger import asset_from_digests
+    from provenance.ledger import asset_from_digests, new_record
+    from provenance.records import Statement, sign_statement
 
     st = Statement(type="capture", time="2026-11-26T12:00:00Z",
                    asset=asset_from_digests(digest_file(photos[0])))

@@ -60,7 +60,9 @@ def test_canonical_matches_sorted_compact_json_for_integers_and_ascii() -> None:
 
 
 def test_record_id_and_shape() -> None:
-    assert record_id(b"x") == "sha256:" + "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+    assert record_id(b"x") == (
+        "sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+    )
     assert is_record_id(record_id(b""))
     assert not is_record_id("sha256:ABC")
     assert not is_record_id("sha1:" + "0" * 64)

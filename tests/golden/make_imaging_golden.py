@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from PIL import Image, ImageOps, features
+from PIL import __version__ as pillow_version
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "tests" / "assets"
@@ -107,7 +108,7 @@ def main() -> int:
     golden = {
         "digest_set": imaging.DIGEST_SET,
         "generated_with": {
-            "pillow": Image.__version__,
+            "pillow": pillow_version,
             "libjpeg_turbo": features.version("libjpeg_turbo"),
             "imagehash": _version("imagehash"),
             "scipy": _version("scipy"),
