@@ -83,10 +83,16 @@ class AuditResult:
             self.problems.append(Damage(index, kind, detail))
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "records": self.records, "nodes": self.nodes,
-                "checkpoints": self.checkpoints, "root": self.root_hex,
-                "first_bad_index": self.first_bad_index, "kind": self.kind or None,
-                "problems": [p.to_json() for p in self.problems]}
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "nodes": self.nodes,
+            "checkpoints": self.checkpoints,
+            "root": self.root_hex,
+            "first_bad_index": self.first_bad_index,
+            "kind": self.kind or None,
+            "problems": [p.to_json() for p in self.problems],
+        }
 
 
 @dataclass(slots=True)
@@ -96,8 +102,13 @@ class _Key:
     revoked: int | None = None
 
 
-def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
-              progress: Callable[[int], Any] | None = None, batch: int = 5000) -> AuditResult:
+def audit_log(
+    ledger: Ledger,
+    *,
+    pinned: Sequence[str] = (),
+    progress: Callable[[int], Any] | None = None,
+    batch: int = 5000,
+) -> AuditResult:
     """Audit the whole log of ``ledger``. Never raises for damage: it is reported."""
     store = ledger.store
     log_key = ledger.log_public
@@ -122,21 +133,33 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
             try:
                 parsed = open_checkpoint(cp.note, verifier)
                 if parsed.size != cp.size or parsed.root != cp.root:
-                    result.add(cp.size - 1, "checkpoint.row-mismatch",
-                               f"checkpoint row (size {cp.size}) disagrees with its signed note")
+                    result.add(
+                        cp.size - 1,
+                        "checkpoint.row-mismatch",
+                        f"checkpoint row (size {cp.size}) disagrees with its signed note",
+                    )
             except CheckpointError as exc:
-                result.add(cp.size - 1 if cp.size else None, "checkpoint.signature",
-                           f"checkpoint at size {cp.size}: {exc}")
+                result.add(
+                    cp.size - 1 if cp.size else None,
+                    "checkpoint.signature",
+                    f"checkpoint at size {cp.size}: {exc}",
+                )
             if cp.size == compact.size and cp.root != compact.root():
-                result.add(cp.size - 1, "checkpoint.root-mismatch",
-                           f"checkpoint at size {cp.size} does not match the recomputed root")
+                result.add(
+                    cp.size - 1,
+                    "checkpoint.root-mismatch",
+                    f"checkpoint at size {cp.size} does not match the recomputed root",
+                )
             if prev_cp is not None:
                 try:
                     proof = store.consistency_proof(prev_cp[0], cp.size)
                     merkle.verify_consistency(prev_cp[0], cp.size, proof, prev_cp[1], cp.root)
                 except (MerkleError, LogIntegrityError) as exc:
-                    result.add(cp.size - 1, "checkpoint.inconsistent",
-                               f"checkpoint {prev_cp[0]} -> {cp.size}: {exc}")
+                    result.add(
+                        cp.size - 1,
+                        "checkpoint.inconsistent",
+                        f"checkpoint {prev_cp[0]} -> {cp.size}: {exc}",
+                    )
             prev_cp = (cp.size, cp.root)
             next_cp = next(checkpoints, None)
 
@@ -146,12 +169,16 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
         first = chunk[0].idx
         parent_rows = store.parents_between(first, chunk[-1].idx + 1)
         parent_idx = store.indices_by_ids(
-            bytes.fromhex(pid[7:]) for r in chunk for pid in _parent_ids(r.body))
+            bytes.fromhex(pid[7:]) for r in chunk for pid in _parent_ids(r.body)
+        )
         for stored in chunk:
             i = stored.idx
             if i != expected_idx:
-                result.add(expected_idx, "record.missing",
-                           f"log index {expected_idx} is missing (next stored is {i})")
+                result.add(
+                    expected_idx,
+                    "record.missing",
+                    f"log index {expected_idx} is missing (next stored is {i})",
+                )
                 expected_idx = i  # the tree can no longer be rebuilt faithfully
             expected_idx += 1
             result.records += 1
@@ -175,20 +202,28 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
                     except KeyFileError:
                         pub = None
                     keys[st.key.id] = _Key(pub if pub and pub.key_id == st.key.id else None, i)
-            elif (st.type == "revoke" and st.key is not None and st.key.id in keys
-                  and keys[st.key.id].revoked is None
-                  and rec.signer in (log_key.key_id, st.key.id)):
+            elif (
+                st.type == "revoke"
+                and st.key is not None
+                and st.key.id in keys
+                and keys[st.key.id].revoked is None
+                and rec.signer in (log_key.key_id, st.key.id)
+            ):
                 keys[st.key.id].revoked = i
             # derived index rows
             row = digests.get(i)
             if st.asset is not None:
                 if row is None:
                     result.add(i, "index.asset-missing", "no digest row for an image record")
-                elif (row.sha256.hex() != st.asset.sha256 or row.pixels.hex() != st.asset.pixels
-                      or row.phash256.hex() != st.asset.phash256
-                      or _signed64(int(st.asset.phash64, 16)) != row.phash64):
-                    result.add(i, "index.asset-mismatch",
-                               "stored digests differ from the signed record")
+                elif (
+                    row.sha256.hex() != st.asset.sha256
+                    or row.pixels.hex() != st.asset.pixels
+                    or row.phash256.hex() != st.asset.phash256
+                    or _signed64(int(st.asset.phash64, 16)) != row.phash64
+                ):
+                    result.add(
+                        i, "index.asset-mismatch", "stored digests differ from the signed record"
+                    )
             elif row is not None:
                 result.add(i, "index.asset-extra", "digest row for a record without an image")
             # parent links: each parent id must name an earlier record
@@ -202,9 +237,13 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
                 else:
                     want_parents.append(found)
             if parent_rows.get(i, []) != want_parents and not any(
-                    p.index == i and p.kind.startswith("parent.") for p in result.problems):
-                result.add(i, "index.parents-mismatch",
-                           f"parent rows {parent_rows.get(i)} differ from the record's parents")
+                p.index == i and p.kind.startswith("parent.") for p in result.problems
+            ):
+                result.add(
+                    i,
+                    "index.parents-mismatch",
+                    f"parent rows {parent_rows.get(i)} differ from the record's parents",
+                )
             if next_cp is not None and next_cp.size == compact.size:
                 settle_checkpoints()
         _compare_nodes(store, emitted, result)
@@ -218,21 +257,35 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
     result.nodes = 2 * size - bin(size).count("1") if size else 0
     counts = store.table_counts(below=bound)
     if counts["nodes"] != result.nodes:
-        result.add(None, "nodes.count", f"{counts['nodes']} node rows stored, "
-                                        f"{result.nodes} expected for {size} records")
+        result.add(
+            None,
+            "nodes.count",
+            f"{counts['nodes']} node rows stored, {result.nodes} expected for {size} records",
+        )
     # Rows at indices no stored record has (or for keys never registered) are only visible
     # in the table sizes.
     if counts["assets"] != asset_rows:
-        result.add(None, "index.asset-extra", f"{counts['assets'] - asset_rows} digest rows "
-                                              "for records that are not in the log")
+        result.add(
+            None,
+            "index.asset-extra",
+            f"{counts['assets'] - asset_rows} digest rows for records that are not in the log",
+        )
     if counts["parents"] != parent_rows_seen:
-        result.add(None, "index.parents-mismatch", f"{counts['parents'] - parent_rows_seen} "
-                                                   "parent rows for records not in the log")
+        result.add(
+            None,
+            "index.parents-mismatch",
+            f"{counts['parents'] - parent_rows_seen} parent rows for records not in the log",
+        )
     key_rows = store.key_rows()
     revoked = sum(rev is not None for _, _, rev in key_rows)
-    if len(key_rows) != len(keys) or counts["revocations"] != revoked or any(
+    if (
+        len(key_rows) != len(keys)
+        or counts["revocations"] != revoked
+        or any(
             k not in keys or keys[k].registered != reg or keys[k].revoked != rev
-            for k, reg, rev in key_rows):
+            for k, reg, rev in key_rows
+        )
+    ):
         result.add(None, "index.keys-mismatch", "key/revocation rows differ from the log's records")
     # The tail, read in one transaction: the newest checkpoint covers exactly the stored
     # records and there are no node rows beyond them (a log cut short after its checkpoint).
@@ -240,18 +293,31 @@ def audit_log(ledger: Ledger, *, pinned: Sequence[str] = (),
     now_size, now_nodes, latest = tail.size, tail.nodes, tail.latest_checkpoint
     if now_size and latest != now_size:
         short = latest is not None and latest > now_size  # records cut off after signing
-        result.add(now_size if short else now_size - 1, "checkpoint.missing",
-                   f"the newest checkpoint (size {latest}) does not cover exactly the "
-                   f"{now_size} stored records")
-    for table, kind in (("assets", "index.asset-extra"), ("parents", "index.parents-mismatch"),
-                        ("keys", "index.keys-mismatch"), ("revocations", "index.keys-mismatch")):
+        result.add(
+            now_size if short else now_size - 1,
+            "checkpoint.missing",
+            f"the newest checkpoint (size {latest}) does not cover exactly the "
+            f"{now_size} stored records",
+        )
+    for table, kind in (
+        ("assets", "index.asset-extra"),
+        ("parents", "index.parents-mismatch"),
+        ("keys", "index.keys-mismatch"),
+        ("revocations", "index.keys-mismatch"),
+    ):
         if tail.rows_beyond[table] and not any(p.kind == kind for p in result.problems):
-            result.add(None, kind, f"{tail.rows_beyond[table]} {table} rows point past the "
-                                   f"last record ({now_size})")
+            result.add(
+                None,
+                kind,
+                f"{tail.rows_beyond[table]} {table} rows point past the last record ({now_size})",
+            )
     expected_now = 2 * now_size - bin(now_size).count("1") if now_size else 0
     if now_nodes != expected_now and not any(p.kind == "nodes.count" for p in result.problems):
-        result.add(None, "nodes.count", f"{now_nodes} node rows stored, {expected_now} "
-                                        f"expected for {now_size} records")
+        result.add(
+            None,
+            "nodes.count",
+            f"{now_nodes} node rows stored, {expected_now} expected for {now_size} records",
+        )
     for note in pinned:
         _audit_pinned(note, ledger, size, compact.root(), result)
     return result
@@ -265,8 +331,9 @@ def _parent_ids(body: bytes) -> list[str]:
         return []
 
 
-def _audit_signature(i: int, rec: Any, keys: dict[str, _Key], log_key: PublicKey,
-                     result: AuditResult) -> None:
+def _audit_signature(
+    i: int, rec: Any, keys: dict[str, _Key], log_key: PublicKey, result: AuditResult
+) -> None:
     st = rec.statement
     msg = st.canonical()
     if rec.signer == log_key.key_id:
@@ -282,16 +349,16 @@ def _audit_signature(i: int, rec: Any, keys: dict[str, _Key], log_key: PublicKey
     if k.revoked is not None and k.revoked < i:
         result.add(i, "signature.revoked", f"signer {rec.signer} was revoked at {k.revoked}")
         return
-    if st.type == "key" or (st.type == "revoke" and st.key is not None
-                            and st.key.id != rec.signer):
+    if st.type == "key" or (st.type == "revoke" and st.key is not None and st.key.id != rec.signer):
         result.add(i, "signature.untrusted", "only the log key registers or revokes other keys")
         return
     if not k.public.verify(rec.sig, msg):
         result.add(i, "signature.invalid", "signature does not verify")
 
 
-def _compare_nodes(store: Any, emitted: list[tuple[tuple[int, int], bytes]],
-                   result: AuditResult) -> None:
+def _compare_nodes(
+    store: Any, emitted: list[tuple[tuple[int, int], bytes]], result: AuditResult
+) -> None:
     stored = store.nodes(nid for nid, _ in emitted)
     for (level, index), h in emitted:
         got = stored.get((level, index))
@@ -299,11 +366,17 @@ def _compare_nodes(store: Any, emitted: list[tuple[tuple[int, int], bytes]],
         if got is None:
             result.add(last_leaf, "node.missing", f"node ({level}, {index}) is missing")
         elif got != h and level == 0:
-            result.add(last_leaf, "leaf.mismatch",
-                       f"record {index} does not hash to the leaf stored for it")
+            result.add(
+                last_leaf,
+                "leaf.mismatch",
+                f"record {index} does not hash to the leaf stored for it",
+            )
         elif got != h:
-            result.add(last_leaf, "node.mismatch",
-                       f"stored node ({level}, {index}) differs from the recomputed one")
+            result.add(
+                last_leaf,
+                "node.mismatch",
+                f"stored node ({level}, {index}) differs from the recomputed one",
+            )
 
 
 def _audit_pinned(note: str, ledger: Ledger, size: int, root: bytes, result: AuditResult) -> None:
@@ -319,8 +392,11 @@ def _audit_pinned(note: str, ledger: Ledger, size: int, root: bytes, result: Aud
         proof = ledger.store.consistency_proof(old.size, size) if 0 < old.size < size else []
         merkle.verify_consistency(old.size, size, proof, old.root, root)
     except (MerkleError, LogIntegrityError) as exc:
-        result.add(old.size - 1 if old.size else None, "pinned.inconsistent",
-                   f"the log is not consistent with the pinned checkpoint (size {old.size}): {exc}")
+        result.add(
+            old.size - 1 if old.size else None,
+            "pinned.inconsistent",
+            f"the log is not consistent with the pinned checkpoint (size {old.size}): {exc}",
+        )
 
 
 def _batched(it: Any, n: int) -> Any:

@@ -74,8 +74,11 @@ class Bundle:
             "checkpoint": self.checkpoint,
             "subject": self.subject,
             "records": [
-                {"index": r.index, "record": json.loads(r.body),
-                 "tlog_proof": format_tlog_proof(r.index, r.proof, r.checkpoint)}
+                {
+                    "index": r.index,
+                    "record": json.loads(r.body),
+                    "tlog_proof": format_tlog_proof(r.index, r.proof, r.checkpoint),
+                }
                 for r in self.records
             ],
             "consistency": [
@@ -117,10 +120,11 @@ def loads(text: str | bytes) -> Bundle:
     except (ValueError, RecursionError) as exc:
         # ValueError covers JSONDecodeError, UnicodeDecodeError and an integer literal
         # longer than Python's int conversion limit (4300 digits).
-        raise BundleError(f"bundle is not valid JSON ({exc.__class__.__name__}: "
-                          f"{str(exc)[:80]}); is it truncated?") from exc
-    o = _fields(obj, "bundle", {"format", "log", "checkpoint", "subject", "records",
-                                "consistency"})
+        raise BundleError(
+            f"bundle is not valid JSON ({exc.__class__.__name__}: "
+            f"{str(exc)[:80]}); is it truncated?"
+        ) from exc
+    o = _fields(obj, "bundle", {"format", "log", "checkpoint", "subject", "records", "consistency"})
     if o["format"] != FORMAT:
         raise BundleError(f"unsupported bundle format {str(o['format'])[:40]!r}")
     log = _fields(o["log"], "bundle.log", {"origin", "vkey"})
@@ -159,16 +163,28 @@ def loads(text: str | bytes) -> Bundle:
     return Bundle(origin, vkey, checkpoint, subject, tuple(records), consistency)
 
 
-def build(*, origin: str, vkey: str, checkpoint: str, subject: str,
-          records: Sequence[ProvenRecord],
-          consistency: dict[int, tuple[bytes, ...]] | None = None) -> Bundle:
-    return Bundle(origin, vkey, checkpoint, subject,
-                  tuple(BundleRecord(r.index, r.body, r.proof, checkpoint) for r in records),
-                  dict(consistency or {}))
+def build(
+    *,
+    origin: str,
+    vkey: str,
+    checkpoint: str,
+    subject: str,
+    records: Sequence[ProvenRecord],
+    consistency: dict[int, tuple[bytes, ...]] | None = None,
+) -> Bundle:
+    return Bundle(
+        origin,
+        vkey,
+        checkpoint,
+        subject,
+        tuple(BundleRecord(r.index, r.body, r.proof, checkpoint) for r in records),
+        dict(consistency or {}),
+    )
 
 
-def match_image(bundle: Bundle, data: bytes, name: str) -> tuple[int | None, MatchKind | None,
-                                                                   ImageDigests]:
+def match_image(
+    bundle: Bundle, data: bytes, name: str
+) -> tuple[int | None, MatchKind | None, ImageDigests]:
     """Match an image against the bundle's capture/edit records: bytes, pixels, perceptual.
 
     Raises:
@@ -177,8 +193,7 @@ def match_image(bundle: Bundle, data: bytes, name: str) -> tuple[int | None, Mat
     records = bundle.parsed_records()
     sha = imaging.file_sha256(data)
     p64, p256 = imaging.perceptual_hashes(data, name=name)
-    with_asset = {i: r.statement.asset for i, r in records.items()
-                  if r.statement.asset is not None}
+    with_asset = {i: r.statement.asset for i, r in records.items() if r.statement.asset is not None}
     for i, asset in sorted(with_asset.items(), reverse=True):
         if asset.sha256 == sha:
             return i, "sha256", ImageDigests(sha, None, p64, p256)
@@ -191,8 +206,11 @@ def match_image(bundle: Bundle, data: bytes, name: str) -> tuple[int | None, Mat
     for i, asset in with_asset.items():
         d64 = imaging.hamming(p64, asset.phash64)
         d256 = imaging.hamming(p256, asset.phash256)
-        if d64 <= imaging.PHASH64_MAX_DISTANCE and d256 <= imaging.PHASH256_MAX_DISTANCE and (
-                best is None or d256 < best[0]):
+        if (
+            d64 <= imaging.PHASH64_MAX_DISTANCE
+            and d256 <= imaging.PHASH256_MAX_DISTANCE
+            and (best is None or d256 < best[0])
+        ):
             best = (d256, i)
     if best is not None:
         return best[1], "perceptual", digests
@@ -200,14 +218,22 @@ def match_image(bundle: Bundle, data: bytes, name: str) -> tuple[int | None, Mat
         # Nothing matches and the record the bundle was made for is gone (removed, or altered
         # so that its id changed): the bundle is damaged, not evidence that the image is
         # unknown to the log.
-        raise BundleError(f"the bundle's subject {bundle.subject[:80]} is not among its "
-                          "records, and no record in it matches the image")
+        raise BundleError(
+            f"the bundle's subject {bundle.subject[:80]} is not among its "
+            "records, and no record in it matches the image"
+        )
     return None, None, digests
 
 
-def evidence(bundle: Bundle, *, subject: int, match: MatchKind | None,
-             image: ImageDigests | None, pinned: Sequence[str] = (),
-             trusted_vkey: str | None = None) -> Evidence:
+def evidence(
+    bundle: Bundle,
+    *,
+    subject: int,
+    match: MatchKind | None,
+    image: ImageDigests | None,
+    pinned: Sequence[str] = (),
+    trusted_vkey: str | None = None,
+) -> Evidence:
     """Turn a parsed bundle into evidence for :func:`provenance.verify.check_chain`.
 
     The log key is the bundle's own unless ``trusted_vkey`` pins one; a record whose
@@ -222,13 +248,21 @@ def evidence(bundle: Bundle, *, subject: int, match: MatchKind | None,
         raise BundleError(f"log verifier key: {exc}") from exc
     records = tuple(
         ProvenRecord(r.index, r.body, r.proof if r.checkpoint == bundle.checkpoint else ())
-        for r in bundle.records)
+        for r in bundle.records
+    )
     pins = []
     for note in pinned:
         size = checkpoint_size_unverified(note)
         pins.append(PinnedCheckpoint(note, bundle.consistency.get(size, ())))
-    return Evidence(subject=subject, match=match, records=records, checkpoint=bundle.checkpoint,
-                    log_key=verifier, image=image, pinned=tuple(pins))
+    return Evidence(
+        subject=subject,
+        match=match,
+        records=records,
+        checkpoint=bundle.checkpoint,
+        log_key=verifier,
+        image=image,
+        pinned=tuple(pins),
+    )
 
 
 def _fields(obj: Any, where: str, fields: set[str]) -> dict[str, Any]:

@@ -910,7 +910,7 @@ def verify(
                 f"no trust anchor for the bundle's log {b.origin!r}: a bundle alone proves "
                 "nothing about who kept the log",
                 hint="pass --trust-log-key VKEY (published by the log's operator) or "
-                     "--checkpoint FILE (one you saved earlier)",
+                "--checkpoint FILE (one you saved earlier)",
             )
         data = _read(image)
         subject, kind, digests = bundle_mod.match_image(b, data, str(image))

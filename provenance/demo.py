@@ -136,8 +136,10 @@ def _run(work: Path, echo: Echo) -> int:
         step("6. the log's signed checkpoint and an inclusion proof")
         run(["log", "checkpoint", "--out", "pinned.checkpoint"])
         run(["log", "prove", "rocket-crop.png"])
-        step("7. verify: the original, the edited copy (replaying the edit on the original), "
-             "a re-encoded copy, a stranger")
+        step(
+            "7. verify: the original, the edited copy (replaying the edit on the original), "
+            "a re-encoded copy, a stranger"
+        )
         run(["verify", PHOTO])
         run(["verify", "rocket-crop.png", "--parent-image", PHOTO])
         _reencode(work / PHOTO, work / "rocket-reencoded.jpg")
@@ -147,8 +149,18 @@ def _run(work: Path, echo: Echo) -> int:
         run(["export", "rocket-crop.png", "-o", "rocket-crop.provenance.json"])
         vkey = _vkey(work / "demo.db")
         echo(f"(the log's verifier key, published by its operator: {vkey})")
-        run(["--db", "elsewhere.db", "verify", "rocket-crop.png", "--bundle",
-             "rocket-crop.provenance.json", "--trust-log-key", vkey])
+        run(
+            [
+                "--db",
+                "elsewhere.db",
+                "verify",
+                "rocket-crop.png",
+                "--bundle",
+                "rocket-crop.provenance.json",
+                "--trust-log-key",
+                vkey,
+            ]
+        )
         step("9. audit the whole log, and catch a tampered copy of it")
         run(["log", "verify", "--checkpoint", "pinned.checkpoint"])
         _tamper(work / "demo.db", work / "tampered.db")

@@ -175,8 +175,9 @@ def apply(
     return buf.getvalue()
 
 
-def replay_pixels(parent: bytes, actions: Sequence[Action], *, out_format: str,
-                  name: str = "<parent>") -> str | None:
+def replay_pixels(
+    parent: bytes, actions: Sequence[Action], *, out_format: str, name: str = "<parent>"
+) -> str | None:
     """Canonical pixel digest of re-applying ``actions`` to ``parent``, encoded as the child
     was; None when the actions are not replayable."""
     from provenance.imaging import pixel_digest

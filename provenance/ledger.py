@@ -737,8 +737,9 @@ class Ledger:
         pixels, _, _, _ = imaging.pixel_digest(data, name=name)
         by_pixels = self.store.find_by_pixels(bytes.fromhex(pixels))
         if by_pixels or not perceptual:
-            return self._found(sha, pixels, None, None,
-                               [(i, "pixels", None, None) for i in by_pixels])
+            return self._found(
+                sha, pixels, None, None, [(i, "pixels", None, None) for i in by_pixels]
+            )
         p64, p256 = imaging.perceptual_hashes(data, name=name)
         hits: list[tuple[int, MatchKind, int | None, int | None]] = []
         candidates = self.perceptual_index().search(
@@ -755,11 +756,20 @@ class Ledger:
         hits.sort(key=lambda h: (h[3] or 0, h[0]))
         return self._found(sha, pixels, p64, p256, hits)
 
-    def _found(self, sha: str, pixels: str | None, p64: str | None, p256: str | None,
-               hits: list[tuple[int, MatchKind, int | None, int | None]]) -> FindResult:
+    def _found(
+        self,
+        sha: str,
+        pixels: str | None,
+        p64: str | None,
+        p256: str | None,
+        hits: list[tuple[int, MatchKind, int | None, int | None]],
+    ) -> FindResult:
         rows = self.store.records_at(h[0] for h in hits)
-        matches = tuple(Match(i, "sha256:" + rows[i].rid.hex(), kind, d64, d256)
-                        for i, kind, d64, d256 in hits if i in rows)
+        matches = tuple(
+            Match(i, "sha256:" + rows[i].rid.hex(), kind, d64, d256)
+            for i, kind, d64, d256 in hits
+            if i in rows
+        )
         orphans = tuple(h[0] for h in hits if h[0] not in rows)
         return FindResult(sha, pixels, p64, p256, matches, orphans)
 
@@ -869,8 +879,9 @@ class LedgerVerifier:
             pinned=pins,
         )
 
-    def replays(self, chain: Sequence[int],
-                parent_images: Sequence[str | os.PathLike[str]]) -> tuple[Replay, ...]:
+    def replays(
+        self, chain: Sequence[int], parent_images: Sequence[str | os.PathLike[str]]
+    ) -> tuple[Replay, ...]:
         """Re-apply each replayable edit in ``chain`` whose parent image was supplied."""
         from provenance import edits, imaging
         from provenance.verify import Replay
@@ -883,28 +894,52 @@ class LedgerVerifier:
             data = _read(Path(path))
             sha = imaging.file_sha256(data)
             pix = imaging.pixel_digest(data, name=str(path)).pixels
-            parent = next((i for i, r in recs.items() if r.statement.asset is not None
-                           and sha in (r.statement.asset.sha256,)), None)
+            parent = next(
+                (
+                    i
+                    for i, r in recs.items()
+                    if r.statement.asset is not None and sha in (r.statement.asset.sha256,)
+                ),
+                None,
+            )
             if parent is None:
-                parent = next((i for i, r in recs.items() if r.statement.asset is not None
-                               and r.statement.asset.pixels == pix), None)
+                parent = next(
+                    (
+                        i
+                        for i, r in recs.items()
+                        if r.statement.asset is not None and r.statement.asset.pixels == pix
+                    ),
+                    None,
+                )
             if parent is None:
-                raise NotFoundError(f"{path} is not the image of any record in this chain",
-                                    hint="--parent-image takes the original an edit was made from")
+                raise NotFoundError(
+                    f"{path} is not the image of any record in this chain",
+                    hint="--parent-image takes the original an edit was made from",
+                )
             for child, rec in recs.items():
                 st = rec.statement
                 if st.type != "edit" or st.asset is None:
                     continue
                 if [ids.get(p) for p in st.parents] != [parent]:
                     continue
-                out.append(Replay(child, parent, sha, pix,
-                                  edits.replay_pixels(data, st.actions,
-                                                      out_format=st.asset.format,
-                                                      name=str(path))))
+                out.append(
+                    Replay(
+                        child,
+                        parent,
+                        sha,
+                        pix,
+                        edits.replay_pixels(
+                            data, st.actions, out_format=st.asset.format, name=str(path)
+                        ),
+                    )
+                )
         return tuple(out)
 
     def verify_image(
-        self, image: str | os.PathLike[str], *, pinned: Sequence[str] = (),
+        self,
+        image: str | os.PathLike[str],
+        *,
+        pinned: Sequence[str] = (),
         parent_images: Sequence[str | os.PathLike[str]] = (),
     ) -> tuple[Report, FindResult]:
         from provenance.verify import check_chain, missing_record_report, unknown_report
@@ -927,8 +962,7 @@ class LedgerVerifier:
         if parent_images:
             from dataclasses import replace
 
-            ev = replace(ev, replays=self.replays(self.ledger.ancestry(best.index),
-                                                  parent_images))
+            ev = replace(ev, replays=self.replays(self.ledger.ancestry(best.index), parent_images))
         report = check_chain(ev)
         for other in found.matches[1:6]:
             report.notes.append(f"also matches record {other.index} ({other.kind})")

@@ -18,7 +18,13 @@ from alembic.config import Config
 from sqlalchemy import Connection
 
 LOG_TABLES: Final = (
-    "records", "assets", "parents", "nodes", "checkpoints", "keys", "revocations",
+    "records",
+    "assets",
+    "parents",
+    "nodes",
+    "checkpoints",
+    "keys",
+    "revocations",
 )
 
 

@@ -56,7 +56,13 @@ from provenance.errors import (
 SCHEMA_ID: Final = "provenance-ledger"
 HEAD_REVISION: Final = "0002"
 LOG_TABLES: Final = (
-    "records", "assets", "parents", "nodes", "checkpoints", "keys", "revocations",
+    "records",
+    "assets",
+    "parents",
+    "nodes",
+    "checkpoints",
+    "keys",
+    "revocations",
 )
 PG_LOCK_ID: Final = 0x70726F76  # "prov": the advisory lock serialising appends
 PG_LOCK_TIMEOUT: Final = "55P03"  # SQLSTATE lock_not_available (lock_timeout expired)
@@ -83,8 +89,9 @@ class RecordRow(Base):
 
 class AssetRow(Base):
     __tablename__ = "assets"
-    idx: Mapped[int] = mapped_column(ForeignKey("records.idx"), primary_key=True,
-                                     autoincrement=False)
+    idx: Mapped[int] = mapped_column(
+        ForeignKey("records.idx"), primary_key=True, autoincrement=False
+    )
     sha256: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     pixels: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     phash64: Mapped[int] = mapped_column(BigInteger)
@@ -93,8 +100,9 @@ class AssetRow(Base):
 
 class ParentRow(Base):
     __tablename__ = "parents"
-    child: Mapped[int] = mapped_column(ForeignKey("records.idx"), primary_key=True,
-                                       autoincrement=False)
+    child: Mapped[int] = mapped_column(
+        ForeignKey("records.idx"), primary_key=True, autoincrement=False
+    )
     position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     parent: Mapped[int] = mapped_column(ForeignKey("records.idx"), index=True)
 
@@ -245,8 +253,10 @@ def _make_engine(url: str, *, immediate: bool, busy_timeout_s: float) -> Engine:
         # see what the previous writer committed (a server default of REPEATABLE READ would
         # keep the snapshot taken before the wait and fork the log).
         return create_engine(u, pool_pre_ping=True, isolation_level="READ COMMITTED")
-    raise StoreError(f"unsupported database URL scheme: {u.drivername}",
-                     hint="use a SQLite path or postgresql+psycopg://...")
+    raise StoreError(
+        f"unsupported database URL scheme: {u.drivername}",
+        hint="use a SQLite path or postgresql+psycopg://...",
+    )
 
 
 def _translate(exc: SQLAlchemyError, what: str) -> StoreError:
@@ -257,17 +267,22 @@ def _translate(exc: SQLAlchemyError, what: str) -> StoreError:
     if getattr(orig, "sqlstate", None) == PG_LOCK_TIMEOUT:
         return DatabaseLockedError(f"another writer holds the ledger lock ({what})")
     if isinstance(orig, sqlite3.OperationalError) and "readonly" in msg.replace("-", ""):
-        return StoreError(f"database is read-only ({what})",
-                          hint="check the permissions of the database file and its folder")
+        return StoreError(
+            f"database is read-only ({what})",
+            hint="check the permissions of the database file and its folder",
+        )
     if isinstance(orig, sqlite3.OperationalError) and "disk" in msg and "full" in msg:
         return StoreError(f"disk full ({what}); nothing was written")
     if isinstance(orig, sqlite3.OperationalError) and "disk I/O error" in msg:
-        return StoreError(f"disk I/O error ({what})",
-                          hint="the disk holding the ledger may be full or failing")
+        return StoreError(
+            f"disk I/O error ({what})", hint="the disk holding the ledger may be full or failing"
+        )
     if isinstance(orig, sqlite3.OperationalError) and "unable to open database file" in msg:
-        return StoreError(f"cannot open the database file ({what})",
-                          hint="the ledger's folder must be writable: SQLite keeps <db>-wal and "
-                               "<db>-shm beside the database (a read-only disk cannot be used)")
+        return StoreError(
+            f"cannot open the database file ({what})",
+            hint="the ledger's folder must be writable: SQLite keeps <db>-wal and "
+            "<db>-shm beside the database (a read-only disk cannot be used)",
+        )
     if isinstance(orig, sqlite3.DatabaseError) and "not a database" in msg:
         return ForeignDatabaseError(f"not a provenance ledger: {msg}")
     return StoreError(f"database error while {what}: {msg}")
@@ -307,9 +322,15 @@ class Store:
                 existing = inspect(conn).get_table_names()
                 if existing:
                     raise LedgerExistsError(
-                        f"database already has tables ({', '.join(sorted(existing)[:3])}...)")
-            store.migrate(create_meta={"schema": SCHEMA_ID, "origin": origin,
-                                       "log_public_key": log_public_key})
+                        f"database already has tables ({', '.join(sorted(existing)[:3])}...)"
+                    )
+            store.migrate(
+                create_meta={
+                    "schema": SCHEMA_ID,
+                    "origin": origin,
+                    "log_public_key": log_public_key,
+                }
+            )
         except BaseException as exc:
             store.close()  # a refused or failed create must not leak pooled connections
             if isinstance(exc, SQLAlchemyError):
@@ -341,12 +362,13 @@ class Store:
                     raise LedgerNotFoundError(f"no ledger at {self.display_url}")
                 if "meta" not in tables:
                     raise ForeignDatabaseError(
-                        f"{self.display_url} is not a provenance ledger (no meta table)")
-                schema = conn.execute(
-                    select(_meta.c.value).where(_meta.c.key == "schema")).scalar()
+                        f"{self.display_url} is not a provenance ledger (no meta table)"
+                    )
+                schema = conn.execute(select(_meta.c.value).where(_meta.c.key == "schema")).scalar()
                 if schema != SCHEMA_ID:
                     raise ForeignDatabaseError(
-                        f"{self.display_url} is not a provenance ledger (schema {schema!r})")
+                        f"{self.display_url} is not a provenance ledger (schema {schema!r})"
+                    )
                 rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         except SQLAlchemyError as exc:
             raise _translate(exc, "opening the ledger") from exc
@@ -355,11 +377,11 @@ class Store:
             if rev not in known:
                 raise ForeignDatabaseError(
                     f"ledger schema revision {rev!r} is newer than this program understands",
-                    hint="upgrade provenance")
+                    hint="upgrade provenance",
+                )
             self.migrate()
 
-    def migrate(self, *, revision: str = "head",
-                create_meta: dict[str, str] | None = None) -> None:
+    def migrate(self, *, revision: str = "head", create_meta: dict[str, str] | None = None) -> None:
         """Run the Alembic migrations up to ``revision`` in one transaction."""
         from provenance import migrate as _migrate  # lazy: Alembic is slow to import
 
@@ -368,8 +390,9 @@ class Store:
                 self._lock_writers(conn)  # two programs opening an old ledger upgrade once
                 _migrate.upgrade(conn, revision)
                 if create_meta is not None:
-                    conn.execute(_meta.insert(), [{"key": k, "value": v}
-                                                  for k, v in create_meta.items()])
+                    conn.execute(
+                        _meta.insert(), [{"key": k, "value": v} for k, v in create_meta.items()]
+                    )
         except SQLAlchemyError as exc:
             raise _translate(exc, "migrating the schema") from exc
 
@@ -429,12 +452,12 @@ class Store:
         with self._read() as conn:
             for chunk in _chunks(wanted, 500):
                 for row in conn.execute(select(_records).where(_records.c.idx.in_(chunk))):
-                    out[row.idx] = StoredRecord(row.idx, row.rid, row.kind, row.signer,
-                                                row.body)
+                    out[row.idx] = StoredRecord(row.idx, row.rid, row.kind, row.signer, row.body)
         return out
 
-    def iter_records(self, start: int = 0, stop: int | None = None,
-                     batch: int = 5000) -> Iterator[StoredRecord]:
+    def iter_records(
+        self, start: int = 0, stop: int | None = None, batch: int = 5000
+    ) -> Iterator[StoredRecord]:
         """Stream records in log order without holding them all in memory."""
         pos = start
         while True:
@@ -451,25 +474,31 @@ class Store:
 
     def find_by_sha256(self, digest: bytes) -> list[int]:
         with self._read() as conn:
-            return list(conn.execute(select(_assets.c.idx).where(_assets.c.sha256 == digest)
-                                     .order_by(_assets.c.idx)).scalars())
+            return list(
+                conn.execute(
+                    select(_assets.c.idx).where(_assets.c.sha256 == digest).order_by(_assets.c.idx)
+                ).scalars()
+            )
 
     def find_by_pixels(self, digest: bytes) -> list[int]:
         with self._read() as conn:
-            return list(conn.execute(select(_assets.c.idx).where(_assets.c.pixels == digest)
-                                     .order_by(_assets.c.idx)).scalars())
+            return list(
+                conn.execute(
+                    select(_assets.c.idx).where(_assets.c.pixels == digest).order_by(_assets.c.idx)
+                ).scalars()
+            )
 
     def asset_digests(self, indices: Iterable[int]) -> dict[int, AssetDigestRow]:
         out: dict[int, AssetDigestRow] = {}
         with self._read() as conn:
             for chunk in _chunks(sorted(set(indices)), 500):
                 for row in conn.execute(select(_assets).where(_assets.c.idx.in_(chunk))):
-                    out[row.idx] = AssetDigestRow(row.sha256, row.pixels, row.phash64,
-                                                  row.phash256)
+                    out[row.idx] = AssetDigestRow(row.sha256, row.pixels, row.phash64, row.phash256)
         return out
 
-    def iter_phash64(self, start: int = 0, stop: int | None = None,
-                     batch: int = 200_000) -> Iterator[list[tuple[int, int]]]:
+    def iter_phash64(
+        self, start: int = 0, stop: int | None = None, batch: int = 200_000
+    ) -> Iterator[list[tuple[int, int]]]:
         """Stream ``(idx, phash64)`` pairs with start <= idx < stop, in batches, in log order."""
         pos = start
         while True:
@@ -485,17 +514,23 @@ class Store:
 
     def parents_of(self, idx: int) -> list[int]:
         with self._read() as conn:
-            return list(conn.execute(select(_parents.c.parent).where(_parents.c.child == idx)
-                                     .order_by(_parents.c.position)).scalars())
+            return list(
+                conn.execute(
+                    select(_parents.c.parent)
+                    .where(_parents.c.child == idx)
+                    .order_by(_parents.c.position)
+                ).scalars()
+            )
 
     def parents_between(self, start: int, stop: int) -> dict[int, list[int]]:
         """Parent indices of every child in [start, stop), in position order."""
         out: dict[int, list[int]] = {}
         with self._read() as conn:
             for child, parent in conn.execute(
-                    select(_parents.c.child, _parents.c.parent)
-                    .where(_parents.c.child >= start, _parents.c.child < stop)
-                    .order_by(_parents.c.child, _parents.c.position)):
+                select(_parents.c.child, _parents.c.parent)
+                .where(_parents.c.child >= start, _parents.c.child < stop)
+                .order_by(_parents.c.child, _parents.c.position)
+            ):
                 out.setdefault(child, []).append(parent)
         return out
 
@@ -504,15 +539,21 @@ class Store:
         out: dict[bytes, int] = {}
         with self._read() as conn:
             for chunk in _chunks(sorted(set(rids)), 500):
-                for rid, idx in conn.execute(select(_records.c.rid, _records.c.idx)
-                                             .where(_records.c.rid.in_(chunk))):
+                for rid, idx in conn.execute(
+                    select(_records.c.rid, _records.c.idx).where(_records.c.rid.in_(chunk))
+                ):
                     out[rid] = idx
         return out
 
     def children_of(self, idx: int) -> list[int]:
         with self._read() as conn:
-            return list(conn.execute(select(_parents.c.child).where(_parents.c.parent == idx)
-                                     .order_by(_parents.c.child)).scalars())
+            return list(
+                conn.execute(
+                    select(_parents.c.child)
+                    .where(_parents.c.parent == idx)
+                    .order_by(_parents.c.child)
+                ).scalars()
+            )
 
     def records_by_signer(self, signer: str, *, kind: str | None = None) -> list[StoredRecord]:
         """Records signed by ``signer`` (optionally of one kind), in log order."""
@@ -520,23 +561,28 @@ class Store:
         if kind is not None:
             q = q.where(_records.c.kind == kind)
         with self._read() as conn:
-            return [StoredRecord(r.idx, r.rid, r.kind, r.signer, r.body)
-                    for r in conn.execute(q.order_by(_records.c.idx))]
+            return [
+                StoredRecord(r.idx, r.rid, r.kind, r.signer, r.body)
+                for r in conn.execute(q.order_by(_records.c.idx))
+            ]
 
     def key_events(self, key_id: str) -> tuple[int | None, int | None]:
         """Log indices of the registration and revocation records of ``key_id``."""
         with self._read() as conn:
             reg = conn.execute(select(_keys.c.idx).where(_keys.c.key_id == key_id)).scalar()
-            rev = conn.execute(select(_revocations.c.idx)
-                               .where(_revocations.c.key_id == key_id)).scalar()
+            rev = conn.execute(
+                select(_revocations.c.idx).where(_revocations.c.key_id == key_id)
+            ).scalar()
         return reg, rev
 
     def key_rows(self) -> list[tuple[str, int, int | None]]:
         """Every registered key: (key id, registration index, revocation index or None)."""
         with self._read() as conn:
             revs = dict(conn.execute(select(_revocations.c.key_id, _revocations.c.idx)).all())
-            return [(k, i, revs.get(k)) for k, i in
-                    conn.execute(select(_keys.c.key_id, _keys.c.idx).order_by(_keys.c.idx))]
+            return [
+                (k, i, revs.get(k))
+                for k, i in conn.execute(select(_keys.c.key_id, _keys.c.idx).order_by(_keys.c.idx))
+            ]
 
     def nodes(self, ids: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         with self._read() as conn:
@@ -546,9 +592,12 @@ class Store:
         pos = -1
         while True:
             with self._read() as conn:
-                rows = conn.execute(select(_nodes.c.key, _nodes.c.hash)
-                                    .where(_nodes.c.key > pos).order_by(_nodes.c.key)
-                                    .limit(batch)).all()
+                rows = conn.execute(
+                    select(_nodes.c.key, _nodes.c.hash)
+                    .where(_nodes.c.key > pos)
+                    .order_by(_nodes.c.key)
+                    .limit(batch)
+                ).all()
             if not rows:
                 return
             for r in rows:
@@ -565,8 +614,9 @@ class Store:
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         with self._read() as conn:
-            row = conn.execute(select(_checkpoints).order_by(_checkpoints.c.size.desc())
-                               .limit(1)).first()
+            row = conn.execute(
+                select(_checkpoints).order_by(_checkpoints.c.size.desc()).limit(1)
+            ).first()
         return None if row is None else StoredCheckpoint(row.size, row.root, row.note)
 
     def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
@@ -578,8 +628,12 @@ class Store:
         pos = -1
         while True:
             with self._read() as conn:
-                rows = conn.execute(select(_checkpoints).where(_checkpoints.c.size > pos)
-                                    .order_by(_checkpoints.c.size).limit(batch)).all()
+                rows = conn.execute(
+                    select(_checkpoints)
+                    .where(_checkpoints.c.size > pos)
+                    .order_by(_checkpoints.c.size)
+                    .limit(batch)
+                ).all()
             if not rows:
                 return
             for r in rows:
@@ -594,22 +648,33 @@ class Store:
         """
         if below is None:
             with self._read() as conn:
-                return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-                        for t in LOG_TABLES}
-        col = {"records": _records.c.idx, "assets": _assets.c.idx, "parents": _parents.c.child,
-               "keys": _keys.c.idx, "revocations": _revocations.c.idx}
+                return {
+                    t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                    for t in LOG_TABLES
+                }
+        col = {
+            "records": _records.c.idx,
+            "assets": _assets.c.idx,
+            "parents": _parents.c.child,
+            "keys": _keys.c.idx,
+            "revocations": _revocations.c.idx,
+        }
         with self._read() as conn:
-            out = {t: conn.execute(select(func.count()).where(c < below)).scalar_one()
-                   for t, c in col.items()}
+            out = {
+                t: conn.execute(select(func.count()).where(c < below)).scalar_one()
+                for t, c in col.items()
+            }
             out["checkpoints"] = conn.execute(
-                select(func.count()).where(_checkpoints.c.size <= below)).scalar_one()
+                select(func.count()).where(_checkpoints.c.size <= below)
+            ).scalar_one()
             nodes = 0
             for level in range(max(below, 1).bit_length()):
                 first = merkle.node_key(level, 0)
                 n = below >> level
                 if n:
-                    nodes += conn.execute(select(func.count()).where(
-                        _nodes.c.key >= first, _nodes.c.key < first + n)).scalar_one()
+                    nodes += conn.execute(
+                        select(func.count()).where(_nodes.c.key >= first, _nodes.c.key < first + n)
+                    ).scalar_one()
             out["nodes"] = nodes
         return out
 
@@ -620,14 +685,25 @@ class Store:
             size = _size(conn)
             nodes = conn.execute(select(func.count()).select_from(_nodes)).scalar_one()
             latest = conn.execute(select(func.max(_checkpoints.c.size))).scalar()
-            beyond = {t: conn.execute(select(func.count()).where(c >= size)).scalar_one()
-                      for t, c in (("assets", _assets.c.idx), ("parents", _parents.c.child),
-                                   ("keys", _keys.c.idx), ("revocations", _revocations.c.idx))}
+            beyond = {
+                t: conn.execute(select(func.count()).where(c >= size)).scalar_one()
+                for t, c in (
+                    ("assets", _assets.c.idx),
+                    ("parents", _parents.c.child),
+                    ("keys", _keys.c.idx),
+                    ("revocations", _revocations.c.idx),
+                )
+            }
         return TailState(size, int(nodes), None if latest is None else int(latest), beyond)
 
     # --- the append transaction ----------------------------------------------------------
-    def append(self, records: Sequence[NewRecord], sign_checkpoint: CheckpointSigner, *,
-               dedupe_sha256: bool = True) -> AppendResult:
+    def append(
+        self,
+        records: Sequence[NewRecord],
+        sign_checkpoint: CheckpointSigner,
+        *,
+        dedupe_sha256: bool = True,
+    ) -> AppendResult:
         """Append records, their indexes and nodes, and one new checkpoint, atomically.
 
         A capture or edit whose asset SHA-256 is already in the log is not appended again
@@ -647,25 +723,46 @@ class Store:
                 self._lock_writers(conn)
                 size = _size(conn)
                 compact = _frontier(conn, size)
-                last = conn.execute(select(_checkpoints).order_by(_checkpoints.c.size.desc())
-                                    .limit(1)).first()
+                last = conn.execute(
+                    select(_checkpoints).order_by(_checkpoints.c.size.desc()).limit(1)
+                ).first()
                 if (last is None) != (size == 0) or (
-                        last is not None and (last.size != size or last.root != compact.root())):
+                    last is not None and (last.size != size or last.root != compact.root())
+                ):
                     raise LogIntegrityError(
                         f"stored tree (size {size}) does not match the latest checkpoint "
-                        f"(size {None if last is None else last.size}); refusing to append")
+                        f"(size {None if last is None else last.size}); refusing to append"
+                    )
                 # Everything the batch must be checked against, fetched in bulk (the append
                 # of a large batch stays O(batch) queries / 500, not O(batch)).
-                known_rid = _lookup(conn, _records.c.rid, _records.c.idx,
-                                    [r.rid for r in records]
-                                    + [p for r in records for p in r.parents])
-                known_sha = (_lookup(conn, _assets.c.sha256, _assets.c.idx,
-                                     [r.asset.sha256 for r in records if r.asset is not None])
-                             if dedupe_sha256 else {})
-                known_keys = _lookup(conn, _keys.c.key_id, _keys.c.idx,
-                                     [r.registers_key for r in records if r.registers_key])
-                known_revs = _lookup(conn, _revocations.c.key_id, _revocations.c.idx,
-                                     [r.revokes_key for r in records if r.revokes_key])
+                known_rid = _lookup(
+                    conn,
+                    _records.c.rid,
+                    _records.c.idx,
+                    [r.rid for r in records] + [p for r in records for p in r.parents],
+                )
+                known_sha = (
+                    _lookup(
+                        conn,
+                        _assets.c.sha256,
+                        _assets.c.idx,
+                        [r.asset.sha256 for r in records if r.asset is not None],
+                    )
+                    if dedupe_sha256
+                    else {}
+                )
+                known_keys = _lookup(
+                    conn,
+                    _keys.c.key_id,
+                    _keys.c.idx,
+                    [r.registers_key for r in records if r.registers_key],
+                )
+                known_revs = _lookup(
+                    conn,
+                    _revocations.c.key_id,
+                    _revocations.c.idx,
+                    [r.revokes_key for r in records if r.revokes_key],
+                )
                 rows_rec: list[dict[str, Any]] = []
                 rows_asset: list[dict[str, Any]] = []
                 rows_parent: list[dict[str, Any]] = []
@@ -684,16 +781,14 @@ class Store:
                     for pos, prid in enumerate(rec.parents):
                         pidx = known_rid.get(prid)
                         if pidx is None:
-                            raise LogIntegrityError(
-                                f"parent sha256:{prid.hex()} is not in the log")
+                            raise LogIntegrityError(f"parent sha256:{prid.hex()} is not in the log")
                         rows_parent.append({"child": idx, "position": pos, "parent": pidx})
                     # Checked again under the write lock: another writer may have registered
                     # or revoked the key since the ledger's own check (a state error, not
                     # damage: the log is fine).
                     if rec.registers_key is not None:
                         if rec.registers_key in known_keys:
-                            raise KeyStateError(
-                                f"key {rec.registers_key} is already registered")
+                            raise KeyStateError(f"key {rec.registers_key} is already registered")
                         known_keys[rec.registers_key] = idx
                         rows_key.append({"key_id": rec.registers_key, "idx": idx})
                     if rec.revokes_key is not None:
@@ -701,13 +796,25 @@ class Store:
                             raise KeyStateError(f"key {rec.revokes_key} was already revoked")
                         known_revs[rec.revokes_key] = idx
                         rows_rev.append({"key_id": rec.revokes_key, "idx": idx})
-                    rows_rec.append({"idx": idx, "rid": rec.rid, "kind": rec.kind,
-                                     "signer": rec.signer, "body": rec.body})
+                    rows_rec.append(
+                        {
+                            "idx": idx,
+                            "rid": rec.rid,
+                            "kind": rec.kind,
+                            "signer": rec.signer,
+                            "body": rec.body,
+                        }
+                    )
                     if rec.asset is not None:
-                        rows_asset.append({"idx": idx, "sha256": rec.asset.sha256,
-                                           "pixels": rec.asset.pixels,
-                                           "phash64": rec.asset.phash64,
-                                           "phash256": rec.asset.phash256})
+                        rows_asset.append(
+                            {
+                                "idx": idx,
+                                "sha256": rec.asset.sha256,
+                                "pixels": rec.asset.pixels,
+                                "phash64": rec.asset.phash64,
+                                "phash256": rec.asset.phash256,
+                            }
+                        )
                         known_sha.setdefault(rec.asset.sha256, idx)
                     for (level, index), h in compact.append(merkle.leaf_hash(rec.body)):
                         rows_node.append({"key": merkle.node_key(level, index), "hash": h})
@@ -715,8 +822,9 @@ class Store:
                     result.indices.append(idx)
                     result.created.append(True)
                 if not rows_rec:
-                    result.checkpoint = (None if last is None else
-                                         StoredCheckpoint(last.size, last.root, last.note))
+                    result.checkpoint = (
+                        None if last is None else StoredCheckpoint(last.size, last.root, last.note)
+                    )
                     return result
                 conn.execute(_records.insert(), rows_rec)
                 if rows_asset:
@@ -734,8 +842,9 @@ class Store:
                     proof = _proof(conn, merkle.consistency_proof_ranges(last.size, new_size))
                     merkle.verify_consistency(last.size, new_size, proof, last.root, new_root)
                 note = sign_checkpoint(new_size, new_root)
-                conn.execute(_checkpoints.insert(), [{"size": new_size, "root": new_root,
-                                                      "note": note}])
+                conn.execute(
+                    _checkpoints.insert(), [{"size": new_size, "root": new_root, "note": note}]
+                )
                 result.checkpoint = StoredCheckpoint(new_size, new_root, note)
         except SQLAlchemyError as exc:
             raise _translate(exc, "appending to the log") from exc
@@ -788,8 +897,9 @@ def _fetch_nodes(conn: Connection, ids: Iterable[tuple[int, int]]) -> dict[tuple
     wanted = {merkle.node_key(level, index): (level, index) for level, index in ids}
     out: dict[tuple[int, int], bytes] = {}
     for chunk in _chunks(sorted(wanted), 500):
-        for key, h in conn.execute(select(_nodes.c.key, _nodes.c.hash)
-                                   .where(_nodes.c.key.in_(chunk))):
+        for key, h in conn.execute(
+            select(_nodes.c.key, _nodes.c.hash).where(_nodes.c.key.in_(chunk))
+        ):
             out[wanted[key]] = h
     return out
 
@@ -819,13 +929,11 @@ def _lookup(conn: Connection, key: Any, value: Any, wanted: Sequence[Any]) -> di
     """``{key: smallest value}`` for the wanted keys present in the table, in bulk."""
     out: dict[Any, int] = {}
     for chunk in _chunks(sorted(set(wanted)), 500):
-        for k, v in conn.execute(select(key, func.min(value)).where(key.in_(chunk))
-                                 .group_by(key)):
+        for k, v in conn.execute(select(key, func.min(value)).where(key.in_(chunk)).group_by(key)):
             out[k] = v
     return out
 
 
 def _chunks(items: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), n):
-        yield items[i:i + n]
-
+        yield items[i : i + n]

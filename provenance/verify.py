@@ -148,9 +148,14 @@ class Check:
         self.problems.append(Problem(code, detail, index))
 
     def to_json(self) -> dict[str, Any]:
-        return {"number": self.number, "name": self.name, "status": self.status,
-                "code": self.code, "detail": self.detail,
-                "problems": [p.to_json() for p in self.problems]}
+        return {
+            "number": self.number,
+            "name": self.name,
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+            "problems": [p.to_json() for p in self.problems],
+        }
 
 
 @dataclass(slots=True)
@@ -167,10 +172,18 @@ class ChainStep:
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "record_id": self.record_id, "type": self.type,
-                "signer": self.signer, "signer_name": self.signer_name, "time": self.time,
-                "actions": self.actions, "parents": self.parents, "ok": self.ok,
-                "problems": self.problems}
+        return {
+            "index": self.index,
+            "record_id": self.record_id,
+            "type": self.type,
+            "signer": self.signer,
+            "signer_name": self.signer_name,
+            "time": self.time,
+            "actions": self.actions,
+            "parents": self.parents,
+            "ok": self.ok,
+            "problems": self.problems,
+        }
 
 
 @dataclass(slots=True)
@@ -204,8 +217,11 @@ class Report:
             "record_id": self.record_id,
             "index": self.index,
             "distances": {"phash64": self.phash64_distance, "phash256": self.phash256_distance},
-            "checkpoint": {"origin": self.origin, "size": self.checkpoint_size,
-                           "root": self.checkpoint_root},
+            "checkpoint": {
+                "origin": self.origin,
+                "size": self.checkpoint_size,
+                "root": self.checkpoint_root,
+            },
             "checks": [c.to_json() for c in self.checks],
             "chain": [s.to_json() for s in self.chain],
             "notes": self.notes,
@@ -226,15 +242,22 @@ def missing_record_report(index: int) -> Report:
     """The image's digest is indexed at ``index`` but no record is stored there."""
     checks = [Check(n, CHECK_NAMES[n], status="skip", code="record.missing") for n in CHECK_NAMES]
     checks[5].status = "pass"
-    checks[5].fail("record.missing",
-                   f"the image is indexed at log index {index} but no record is stored there",
-                   index)
-    return Report(verdict="tampered", checks=checks, index=index,
-                  notes=["the database's index points at a record that is gone"])
+    checks[5].fail(
+        "record.missing",
+        f"the image is indexed at log index {index} but no record is stored there",
+        index,
+    )
+    return Report(
+        verdict="tampered",
+        checks=checks,
+        index=index,
+        notes=["the database's index points at a record that is gone"],
+    )
 
 
-def check_pins_only(checkpoint_note: str, log_key: NoteVerifier,
-                    pinned: Sequence[PinnedCheckpoint]) -> Report | None:
+def check_pins_only(
+    checkpoint_note: str, log_key: NoteVerifier, pinned: Sequence[PinnedCheckpoint]
+) -> Report | None:
     """Check only (4) for an image nothing matched: ``tampered`` if a pin fails, else None."""
     check = Check(4, CHECK_NAMES[4])
     try:
@@ -247,11 +270,18 @@ def check_pins_only(checkpoint_note: str, log_key: NoteVerifier,
             _check_pinned(pin, cp, log_key, check)
     if check.status != "fail":
         return None
-    checks = [check if n == 4 else Check(n, CHECK_NAMES[n], status="skip", code="no.match")
-              for n in CHECK_NAMES]
-    return Report(verdict="tampered", checks=checks,
-                  notes=["no record matches this image, and the log is not consistent with "
-                         "the pinned checkpoint: records may have been erased"])
+    checks = [
+        check if n == 4 else Check(n, CHECK_NAMES[n], status="skip", code="no.match")
+        for n in CHECK_NAMES
+    ]
+    return Report(
+        verdict="tampered",
+        checks=checks,
+        notes=[
+            "no record matches this image, and the log is not consistent with "
+            "the pinned checkpoint: records may have been erased"
+        ],
+    )
 
 
 def unknown_report(note: str = "no record matches this image") -> Report:
@@ -283,8 +313,9 @@ def check_chain(ev: Evidence) -> Report:
     bodies: dict[int, ProvenRecord] = {}
     for pr in ev.records:
         if pr.index in bodies and bodies[pr.index].body != pr.body:
-            checks[1].fail("record.conflict", f"two different records claim index {pr.index}",
-                           pr.index)
+            checks[1].fail(
+                "record.conflict", f"two different records claim index {pr.index}", pr.index
+            )
             continue
         bodies[pr.index] = pr
         try:
@@ -301,12 +332,15 @@ def check_chain(ev: Evidence) -> Report:
     else:
         for pr in bodies.values():
             try:
-                merkle.verify_inclusion(pr.index, cp.size, merkle.leaf_hash(pr.body),
-                                        list(pr.proof), cp.root)
+                merkle.verify_inclusion(
+                    pr.index, cp.size, merkle.leaf_hash(pr.body), list(pr.proof), cp.root
+                )
             except MerkleError as exc:
-                checks[3].fail("log.inclusion.mismatch",
-                               f"record {pr.index} is not in the checkpoint's tree: {exc}",
-                               pr.index)
+                checks[3].fail(
+                    "log.inclusion.mismatch",
+                    f"record {pr.index} is not in the checkpoint's tree: {exc}",
+                    pr.index,
+                )
 
     # (2) key state as the log records it, then every signature.
     keys = _key_state(parsed, ev.log_key.public)
@@ -335,8 +369,10 @@ def check_chain(ev: Evidence) -> Report:
         report.verdict = "tampered"
     elif ev.match == "perceptual":
         report.verdict = "similar"
-        report.notes.append("perceptual match only: the image was re-encoded, resized or "
-                            "edited after it was logged; its history after that is unknown")
+        report.notes.append(
+            "perceptual match only: the image was re-encoded, resized or "
+            "edited after it was logged; its history after that is unknown"
+        )
     else:
         report.verdict = "verified"
     return report
@@ -377,44 +413,60 @@ def _key_state(parsed: dict[int, Record], log_key: PublicKey) -> dict[str, _KeyS
             if pub is not None and pub.key_id != st.key.id:
                 pub = None
             keys[st.key.id] = _KeyState(pub, st.key.name, idx)
-        elif (st.type == "revoke" and st.key.id in keys and keys[st.key.id].revoked is None
-              and rec.signer in (log_key.key_id, st.key.id)):
+        elif (
+            st.type == "revoke"
+            and st.key.id in keys
+            and keys[st.key.id].revoked is None
+            and rec.signer in (log_key.key_id, st.key.id)
+        ):
             keys[st.key.id].revoked = idx
     return keys
 
 
-def _check_signature(idx: int, rec: Record, keys: dict[str, _KeyState], log_key: PublicKey,
-                     check: Check) -> None:
+def _check_signature(
+    idx: int, rec: Record, keys: dict[str, _KeyState], log_key: PublicKey, check: Check
+) -> None:
     st = rec.statement
     message = st.canonical()
     if rec.signer == log_key.key_id:
         if st.type not in ("key", "revoke"):
-            check.fail("signingCredential.untrusted",
-                       f"record {idx}: the log key signs only key and revoke records", idx)
+            check.fail(
+                "signingCredential.untrusted",
+                f"record {idx}: the log key signs only key and revoke records",
+                idx,
+            )
         elif not log_key.verify(rec.sig, message):
             check.fail("claimSignature.mismatch", f"record {idx}: bad log-key signature", idx)
         return
     state = keys.get(rec.signer)
     if state is None or state.registered >= idx or state.public is None:
-        check.fail("signingCredential.untrusted",
-                   f"record {idx}: signer {rec.signer} is not registered before it", idx)
+        check.fail(
+            "signingCredential.untrusted",
+            f"record {idx}: signer {rec.signer} is not registered before it",
+            idx,
+        )
         return
     if state.revoked is not None and state.revoked < idx:
-        check.fail("signingCredential.revoked",
-                   f"record {idx}: signer {rec.signer} was revoked at record {state.revoked}",
-                   idx)
+        check.fail(
+            "signingCredential.revoked",
+            f"record {idx}: signer {rec.signer} was revoked at record {state.revoked}",
+            idx,
+        )
         return
-    if st.type == "key" or (st.type == "revoke" and st.key is not None
-                            and st.key.id != rec.signer):
-        check.fail("signingCredential.untrusted",
-                   f"record {idx}: only the log key registers keys or revokes other keys", idx)
+    if st.type == "key" or (st.type == "revoke" and st.key is not None and st.key.id != rec.signer):
+        check.fail(
+            "signingCredential.untrusted",
+            f"record {idx}: only the log key registers keys or revokes other keys",
+            idx,
+        )
         return
     if not state.public.verify(rec.sig, message):
         check.fail("claimSignature.mismatch", f"record {idx}: signature does not verify", idx)
 
 
-def _walk_chain(subject: int, parsed: dict[int, Record], by_id: dict[str, int],
-                check: Check) -> list[int]:
+def _walk_chain(
+    subject: int, parsed: dict[int, Record], by_id: dict[str, int], check: Check
+) -> list[int]:
     """Indices of the subject and its ancestors, child first; records problems in (5)."""
     order: list[int] = []
     done: set[int] = set()
@@ -434,12 +486,18 @@ def _walk_chain(subject: int, parsed: dict[int, Record], by_id: dict[str, int],
             for pid in rec.statement.parents:
                 pidx = by_id.get(pid)
                 if pidx is None:
-                    check.fail("ingredient.missing",
-                               f"record {idx}: parent {pid} is not in the evidence", idx)
+                    check.fail(
+                        "ingredient.missing",
+                        f"record {idx}: parent {pid} is not in the evidence",
+                        idx,
+                    )
                     continue
                 if pidx >= idx:
-                    check.fail("ingredient.order",
-                               f"record {idx}: parent at {pidx} does not precede it", idx)
+                    check.fail(
+                        "ingredient.order",
+                        f"record {idx}: parent at {pidx} does not precede it",
+                        idx,
+                    )
                 visit(pidx)
         on_path.discard(idx)
 
@@ -478,16 +536,20 @@ def _check_image(ev: Evidence, subject: Record, c6: Check, c7: Check, report: Re
     report.phash64_distance, report.phash256_distance = d64, d256
     if ev.match == "perceptual":
         if d64 > ev.phash64_max or d256 > ev.phash256_max:
-            c6.fail("softBinding.mismatch",
-                    f"perceptual distance too large (pHash-64 {d64}, pHash-256 {d256})")
+            c6.fail(
+                "softBinding.mismatch",
+                f"perceptual distance too large (pHash-64 {d64}, pHash-256 {d256})",
+            )
         else:
             c6.code = "softBinding.match"
             c6.detail = f"perceptual match: pHash-64 {d64} bits, pHash-256 {d256} bits"
         c7.code, c7.detail = "softBinding.recomputed", "distances computed from the image"
     elif d64 != 0 or d256 != 0:
-        c7.fail("softBinding.mismatch",
-                f"the record's perceptual hashes are not the image's (pHash-64 off by {d64} "
-                f"bits, pHash-256 by {d256})")
+        c7.fail(
+            "softBinding.mismatch",
+            f"the record's perceptual hashes are not the image's (pHash-64 off by {d64} "
+            f"bits, pHash-256 by {d256})",
+        )
     else:
         c7.code, c7.detail = "softBinding.match", "recomputed hashes equal the record's"
 
@@ -500,26 +562,40 @@ def _check_replays(replays: Sequence[Replay], parsed: dict[int, Record], check: 
     done = 0
     for rp in replays:
         child, parent = parsed.get(rp.child), parsed.get(rp.parent)
-        if child is None or parent is None or child.statement.asset is None \
-                or parent.statement.asset is None:
-            check.fail("replay.recordMissing", f"record {rp.child} or its parent is not in "
-                                               "evidence", rp.child)
+        if (
+            child is None
+            or parent is None
+            or child.statement.asset is None
+            or parent.statement.asset is None
+        ):
+            check.fail(
+                "replay.recordMissing",
+                f"record {rp.child} or its parent is not in evidence",
+                rp.child,
+            )
             continue
         if record_id(parent.canonical()) not in child.statement.parents:
-            check.fail("replay.notParent", f"record {rp.parent} is not a parent of {rp.child}",
-                       rp.child)
+            check.fail(
+                "replay.notParent", f"record {rp.parent} is not a parent of {rp.child}", rp.child
+            )
             continue
         pa = parent.statement.asset
         if rp.parent_sha256 != pa.sha256 and rp.parent_pixels != pa.pixels:
-            check.fail("replay.parentMismatch",
-                       f"the supplied parent image is not record {rp.parent}'s image", rp.child)
+            check.fail(
+                "replay.parentMismatch",
+                f"the supplied parent image is not record {rp.parent}'s image",
+                rp.child,
+            )
             continue
         if rp.pixels is None:
             continue  # declared, not replayable: nothing to compare
         if rp.pixels != child.statement.asset.pixels:
-            check.fail("replay.mismatch",
-                       f"re-applying record {rp.child}'s actions to the parent image does not "
-                       "reproduce its pixels", rp.child)
+            check.fail(
+                "replay.mismatch",
+                f"re-applying record {rp.child}'s actions to the parent image does not "
+                "reproduce its pixels",
+                rp.child,
+            )
             continue
         done += 1
     if check.status != "fail":
@@ -531,27 +607,34 @@ def _check_replays(replays: Sequence[Replay], parsed: dict[int, Record], check: 
             check.detail = "the edits are declared, not replayable"
 
 
-def _check_pinned(pin: PinnedCheckpoint, cp: Checkpoint, log_key: NoteVerifier,
-                  check: Check) -> None:
+def _check_pinned(
+    pin: PinnedCheckpoint, cp: Checkpoint, log_key: NoteVerifier, check: Check
+) -> None:
     try:
         old = open_checkpoint(pin.note, log_key)
     except CheckpointError as exc:
         check.fail("checkpoint.pinned.invalid", f"pinned checkpoint: {exc}")
         return
     if old.origin != cp.origin:
-        check.fail("checkpoint.inconsistent",
-                   f"pinned checkpoint is for log {old.origin!r}, not {cp.origin!r}")
+        check.fail(
+            "checkpoint.inconsistent",
+            f"pinned checkpoint is for log {old.origin!r}, not {cp.origin!r}",
+        )
         return
     if old.size > cp.size:
-        check.fail("checkpoint.inconsistent",
-                   f"the log shrank: pinned size {old.size} > current size {cp.size}")
+        check.fail(
+            "checkpoint.inconsistent",
+            f"the log shrank: pinned size {old.size} > current size {cp.size}",
+        )
         return
     try:
         merkle.verify_consistency(old.size, cp.size, list(pin.proof), old.root, cp.root)
     except MerkleError as exc:
-        check.fail("checkpoint.inconsistent",
-                   f"current tree (size {cp.size}) does not extend the pinned one "
-                   f"(size {old.size}): {exc}")
+        check.fail(
+            "checkpoint.inconsistent",
+            f"current tree (size {cp.size}) does not extend the pinned one "
+            f"(size {old.size}): {exc}",
+        )
 
 
 def _step(idx: int, rec: Record, keys: dict[str, _KeyState], checks: Sequence[Check]) -> ChainStep:

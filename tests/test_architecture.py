@@ -27,8 +27,11 @@ def _imports(module: Path) -> set[str]:
 
 
 def _modules_importing(prefix: str) -> set[str]:
-    return {p.stem for p in PKG.glob("*.py")
-            if any(i == prefix or i.startswith(prefix + ".") for i in _imports(p))}
+    return {
+        p.stem
+        for p in PKG.glob("*.py")
+        if any(i == prefix or i.startswith(prefix + ".") for i in _imports(p))
+    }
 
 
 @pytest.mark.parametrize(
@@ -48,8 +51,11 @@ def test_only_the_owning_module_imports_a_library(library: str, allowed: set[str
 def test_verify_never_touches_the_database() -> None:
     for mod in ("verify",):
         imports = _imports(PKG / f"{mod}.py")
-        assert not {i for i in imports if i in {"provenance.store", "provenance.ledger"}
-                    or i.startswith("sqlalchemy")}
+        assert not {
+            i
+            for i in imports
+            if i in {"provenance.store", "provenance.ledger"} or i.startswith("sqlalchemy")
+        }
 
 
 def test_cli_never_imports_store_or_sqlalchemy() -> None:

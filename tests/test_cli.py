@@ -53,26 +53,32 @@ def test_keys_generate_list_show_and_ssh_fingerprint(setup, tmp_path: Path) -> N
     key = tmp_path / "alice.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert b"aes256-ctr" in __import__("base64").b64decode(
-        b"".join(key.read_bytes().splitlines()[1:-1]))  # encrypted with a passphrase
+        b"".join(key.read_bytes().splitlines()[1:-1])
+    )  # encrypted with a passphrase
     r = run("keys", "list", "--json")
     [k] = json.loads(r.stdout)
     assert k["name"] == "alice" and k["revoked_at"] is None
     if shutil.which("ssh-keygen"):
-        out = subprocess.run(["ssh-keygen", "-lf", str(key) + ".pub"], capture_output=True,
-                             text=True, check=True).stdout
+        out = subprocess.run(
+            ["ssh-keygen", "-lf", str(key) + ".pub"], capture_output=True, text=True, check=True
+        ).stdout
         assert k["key_id"] in out
     r = run("keys", "show", str(key) + ".pub", "--json")
     assert json.loads(r.stdout)["key_id"] == k["key_id"]
 
 
-def test_register_ssh_keygen_key_and_sign_with_it(setup, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                  photos: list[Path]) -> None:
+def test_register_ssh_keygen_key_and_sign_with_it(
+    setup,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    photos: list[Path],
+) -> None:
     if not shutil.which("ssh-keygen"):
         pytest.skip("ssh-keygen not installed")
     _db, run = setup
     sk = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "sshpass", "-a", "2", "-f",
-                    str(sk)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "sshpass", "-a", "2", "-f", str(sk)], check=True
+    )
     r = run("keys", "register", str(sk) + ".pub", "--name", "bob")
     assert r.exit_code == 0, r.output
     pf = tmp_path / "pw.txt"
@@ -86,8 +92,11 @@ def test_register_ssh_keygen_key_and_sign_with_it(setup, tmp_path: Path,  # type
     assert json.loads(r.stdout)["tree"]["signer_name"] == "bob"
 
 
-def test_sign_folder_history_prove_and_dedupe(setup, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                              photos: list[Path]) -> None:
+def test_sign_folder_history_prove_and_dedupe(
+    setup,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    photos: list[Path],
+) -> None:
     _db, run = setup
     folder = photos[0].parent
     (folder / "notes.txt").write_text("not an image, skipped by suffix")
@@ -123,23 +132,47 @@ def test_derive_edit_history_verify(setup, tmp_path: Path, photos: list[Path]) -
     src = photos[0]
     assert run("sign", src, "--key", key).exit_code == 0
     out = tmp_path / "crop.png"
-    r = run("edit", src, "-o", out, "--crop", "10,10,300,200", "--resize", "145x95", "--key", key,
-            "--json")
+    r = run(
+        "edit",
+        src,
+        "-o",
+        out,
+        "--crop",
+        "10,10,300,200",
+        "--resize",
+        "145x95",
+        "--key",
+        key,
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     assert out.exists()
     graded = tmp_path / "graded.jpg"
     from PIL import Image, ImageEnhance
 
     ImageEnhance.Brightness(Image.open(out).convert("RGB")).enhance(1.2).save(graded, quality=90)
-    r = run("derive", out, graded, "--key", key, "--action", "c2pa.color_adjustments",
-            "--param", "brightness=1.2", "--param", 'note="warmer"', "--json")
+    r = run(
+        "derive",
+        out,
+        graded,
+        "--key",
+        key,
+        "--action",
+        "c2pa.color_adjustments",
+        "--param",
+        "brightness=1.2",
+        "--param",
+        'note="warmer"',
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     r = run("history", graded, "--json")
     assert r.exit_code == 0, r.output
     tree = json.loads(r.stdout)["tree"]
     assert tree["type"] == "edit" and tree["ok"]
-    assert tree["actions"] == [{"action": "c2pa.color_adjustments",
-                                "params": {"brightness": 1.2, "note": "warmer"}}]
+    assert tree["actions"] == [
+        {"action": "c2pa.color_adjustments", "params": {"brightness": 1.2, "note": "warmer"}}
+    ]
     mid = tree["parents"][0]
     assert [a["action"] for a in mid["actions"]] == ["c2pa.cropped", "c2pa.resized"]
     assert mid["parents"][0]["type"] == "capture" and mid["parents"][0]["parents"] == []
@@ -184,8 +217,16 @@ def test_export_and_offline_bundle(setup, tmp_path: Path, photos: list[Path]) ->
     # no database at all: the log's published verifier key is the trust anchor
     r = run("--db", tmp_path / "nowhere.db", "verify", photos[0], "--bundle", bundle)
     assert r.exit_code == 3 and "no trust anchor" in r.stderr
-    r = run("--db", tmp_path / "nowhere.db", "verify", photos[0], "--bundle", bundle,
-            "--trust-log-key", vkey)
+    r = run(
+        "--db",
+        tmp_path / "nowhere.db",
+        "verify",
+        photos[0],
+        "--bundle",
+        bundle,
+        "--trust-log-key",
+        vkey,
+    )
     assert r.exit_code == 0, r.output
     # the local ledger of the same log is an anchor too
     r = run("verify", photos[0], "--bundle", bundle)
@@ -211,8 +252,11 @@ def test_pinned_checkpoint(setup, tmp_path: Path, photos: list[Path]) -> None:  
     assert r.exit_code == 3 and "error:" in r.stderr
 
 
-def test_revoked_key_cannot_sign_and_is_reported(setup, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                 photos: list[Path]) -> None:
+def test_revoked_key_cannot_sign_and_is_reported(
+    setup,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    photos: list[Path],
+) -> None:
     _db, run = setup
     key = tmp_path / "alice.key"
     assert run("sign", photos[0], "--key", key).exit_code == 0
@@ -247,14 +291,17 @@ def test_errors_are_one_line_with_exit_3(tmp_path: Path, run_cli) -> None:  # ty
     assert r.exit_code == 3 and "Traceback" not in r.stderr
 
 
-def test_wrong_passphrase_and_no_prompt_without_tty(setup, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                    photos: list[Path]) -> None:
+def test_wrong_passphrase_and_no_prompt_without_tty(
+    setup,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    photos: list[Path],
+) -> None:
     _db, run = setup
-    r = run("sign", photos[0], "--key", tmp_path / "alice.key",
-            env={"PROVENANCE_PASSPHRASE": "wrong"})
+    r = run(
+        "sign", photos[0], "--key", tmp_path / "alice.key", env={"PROVENANCE_PASSPHRASE": "wrong"}
+    )
     assert r.exit_code == 3 and "passphrase" in r.stderr.lower()
-    r = run("sign", photos[0], "--key", tmp_path / "alice.key",
-            env={"PROVENANCE_PASSPHRASE": ""})
+    r = run("sign", photos[0], "--key", tmp_path / "alice.key", env={"PROVENANCE_PASSPHRASE": ""})
     assert r.exit_code == 3
 
 
@@ -266,8 +313,11 @@ def test_usage_errors_exit_2(setup) -> None:  # type: ignore[no-untyped-def]
     assert run("nonsense").exit_code == 2
 
 
-def test_sign_partial_failure_lists_failures(setup, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                             photos: list[Path]) -> None:
+def test_sign_partial_failure_lists_failures(
+    setup,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    photos: list[Path],
+) -> None:
     _db, run = setup
     folder = photos[0].parent
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff" + b"\x00" * 50)
@@ -284,11 +334,21 @@ def test_console_script_and_shim_run_as_processes(tmp_path: Path) -> None:
     """The installed console script and `python cli.py` both start and exit cleanly."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVENANCE_")}
     repo = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, str(repo / "cli.py"), "--version"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, str(repo / "cli.py"), "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0 and "provenance" in out.stdout
     exe = shutil.which("provenance")
     if exe:
-        out = subprocess.run([exe, "--db", str(tmp_path / "x.db"), "log", "show"],
-                             capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [exe, "--db", str(tmp_path / "x.db"), "log", "show"],
+            capture_output=True,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
         assert out.returncode == 3 and out.stderr.startswith("error: ")

@@ -16,8 +16,12 @@ from provenance.records import Action
 
 
 def test_operations_round_trip_through_actions() -> None:
-    ops: list[edits.Operation] = [edits.Crop(1, 2, 30, 40), edits.Resize(10, 12),
-                                  edits.Rotate(270), edits.Flip("vertical")]
+    ops: list[edits.Operation] = [
+        edits.Crop(1, 2, 30, 40),
+        edits.Resize(10, 12),
+        edits.Rotate(270),
+        edits.Flip("vertical"),
+    ]
     assert edits.from_actions([op.action() for op in ops]) == ops
     assert edits.from_actions([Action("c2pa.color_adjustments", {"brightness": 1.1})]) is None
     assert edits.from_actions([Action("c2pa.cropped", {"left": 0})]) is None
@@ -57,8 +61,13 @@ def test_apply_is_deterministic_and_exact(photos: list[Path]) -> None:
 def _edited(lenv: LedgerEnv, photos: list[Path]) -> Path:
     lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
     out = lenv.tmp / "edit.png"
-    lenv.ledger.edit(photos[0], out, [edits.Crop(0, 0, 300, 200), edits.Resize(150, 100)],
-                     lenv.desk, now=FIXED_NOW)
+    lenv.ledger.edit(
+        photos[0],
+        out,
+        [edits.Crop(0, 0, 300, 200), edits.Resize(150, 100)],
+        lenv.desk,
+        now=FIXED_NOW,
+    )
     return out
 
 
@@ -69,8 +78,9 @@ def test_replay_of_a_genuine_edit_passes(lenv: LedgerEnv, photos: list[Path]) ->
     assert (report.checks[7].status, report.checks[7].code) == ("pass", "replay.match")
 
 
-def test_attack_edit_whose_pixels_do_not_follow_its_actions(lenv: LedgerEnv,
-                                                            photos: list[Path]) -> None:
+def test_attack_edit_whose_pixels_do_not_follow_its_actions(
+    lenv: LedgerEnv, photos: list[Path]
+) -> None:
     """desk signs an honest-looking crop record for an image that was also retouched: the
     signature, inclusion and hashes all check out; only the replay shows the lie."""
     lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
@@ -89,8 +99,13 @@ def test_attack_edit_whose_pixels_do_not_follow_its_actions(lenv: LedgerEnv,
 
 def test_declared_edits_are_not_replayable(lenv: LedgerEnv, photos: list[Path]) -> None:
     lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
-    lenv.ledger.derive([str(photos[0])], photos[1], lenv.desk,
-                       [Action("c2pa.color_adjustments", {"brightness": 1.1})], now=FIXED_NOW)
+    lenv.ledger.derive(
+        [str(photos[0])],
+        photos[1],
+        lenv.desk,
+        [Action("c2pa.color_adjustments", {"brightness": 1.1})],
+        now=FIXED_NOW,
+    )
     report, _ = LedgerVerifier(lenv.ledger).verify_image(photos[1], parent_images=[photos[0]])
     assert report.verdict == "verified"
     assert (report.checks[7].status, report.checks[7].code) == ("skip", "replay.notReplayable")
@@ -102,8 +117,9 @@ def test_parent_image_must_belong_to_the_chain(lenv: LedgerEnv, photos: list[Pat
         LedgerVerifier(lenv.ledger).verify_image(out, parent_images=[photos[2]])
 
 
-def test_parent_image_with_metadata_stripped_still_replays(lenv: LedgerEnv,
-                                                           photos: list[Path]) -> None:
+def test_parent_image_with_metadata_stripped_still_replays(
+    lenv: LedgerEnv, photos: list[Path]
+) -> None:
     out = _edited(lenv, photos)
     png = lenv.tmp / "parent.png"
     from PIL import Image
@@ -114,24 +130,46 @@ def test_parent_image_with_metadata_stripped_still_replays(lenv: LedgerEnv,
     assert report.checks[7].code == "replay.match"
 
 
-def test_cli_edit_refuses_to_overwrite_and_reports_json(lenv: LedgerEnv, photos: list[Path],
-                                                        run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_cli_edit_refuses_to_overwrite_and_reports_json(
+    lenv: LedgerEnv, photos: list[Path], run_cli
+) -> None:  # type: ignore[no-untyped-def]
     lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
     lenv.ledger.close()
     out = lenv.tmp / "o.png"
-    args = ["--db", lenv.db, "edit", photos[0], "-o", out, "--flip", "horizontal", "--key",
-            lenv.desk_file]
+    args = [
+        "--db",
+        lenv.db,
+        "edit",
+        photos[0],
+        "-o",
+        out,
+        "--flip",
+        "horizontal",
+        "--key",
+        lenv.desk_file,
+    ]
     r = run_cli(*args, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["status"] == "signed"
     r = run_cli(*args)
     assert r.exit_code == 3 and "exists" in r.stderr
-    r = run_cli("--db", lenv.db, "edit", photos[0], "-o", lenv.tmp / "x.bmp", "--flip",
-                "vertical", "--key", lenv.desk_file)
+    r = run_cli(
+        "--db",
+        lenv.db,
+        "edit",
+        photos[0],
+        "-o",
+        lenv.tmp / "x.bmp",
+        "--flip",
+        "vertical",
+        "--key",
+        lenv.desk_file,
+    )
     assert r.exit_code == 3 and "unsupported output" in r.stderr
     assert not (lenv.tmp / "x.bmp").exists()
-    r = run_cli("--db", lenv.db, "edit", photos[0], "-o", lenv.tmp / "y.png", "--key",
-                lenv.desk_file)
+    r = run_cli(
+        "--db", lenv.db, "edit", photos[0], "-o", lenv.tmp / "y.png", "--key", lenv.desk_file
+    )
     assert r.exit_code == 2
     r = run_cli("--db", lenv.db, "verify", out, "--parent-image", photos[0], "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["checks"][7]["code"] == "replay.match"

@@ -38,8 +38,9 @@ def test_sign_find_history(lenv: LedgerEnv, photos: list[Path]) -> None:
     child = lenv.tmp / "child.png"
     from provenance.edits import Crop, Resize
 
-    out = lenv.ledger.edit(photos[0], child, [Crop(0, 0, 200, 100), Resize(100, 50)], lenv.desk,
-                           now=FIXED_NOW)
+    out = lenv.ledger.edit(
+        photos[0], child, [Crop(0, 0, 200, 100), Resize(100, 50)], lenv.desk, now=FIXED_NOW
+    )
     assert out.status == "signed" and child.exists()
     tree = lenv.ledger.history(str(child))
     assert tree.record.statement.type == "edit"
@@ -84,8 +85,9 @@ def test_unregistered_and_revoked_keys_cannot_sign(lenv: LedgerEnv, photos: list
     assert lenv.ledger.key(lenv.desk.key_id).revoked_at == idx
 
 
-def test_append_is_atomic_when_checkpoint_signing_fails(lenv: LedgerEnv,
-                                                        photos: list[Path]) -> None:
+def test_append_is_atomic_when_checkpoint_signing_fails(
+    lenv: LedgerEnv, photos: list[Path]
+) -> None:
     store = lenv.ledger.store
     counts = store.table_counts()
 
@@ -96,8 +98,11 @@ def test_append_is_atomic_when_checkpoint_signing_fails(lenv: LedgerEnv,
     from provenance.ledger import asset_from_digests, new_record
     from provenance.records import Statement, sign_statement
 
-    st = Statement(type="capture", time="2026-11-26T12:00:00Z",
-                   asset=asset_from_digests(digest_file(photos[0])))
+    st = Statement(
+        type="capture",
+        time="2026-11-26T12:00:00Z",
+        asset=asset_from_digests(digest_file(photos[0])),
+    )
     rec = sign_statement(st, lenv.alice)
     with pytest.raises(RuntimeError):
         store.append([new_record(rec)], boom)
@@ -121,8 +126,9 @@ def test_open_reads_only_the_frontier(lenv: LedgerEnv, photos: list[Path]) -> No
     node_queries = [(s, p) for s, p in statements if "FROM nodes" in s]
     assert len(node_queries) == 1
     assert len(node_queries[0][1]) == len(merkle.range_nodes(0, n)) <= n.bit_length()
-    assert not any("FROM records" in s and "WHERE" not in s and "max(" not in s
-                   for s, _ in statements)
+    assert not any(
+        "FROM records" in s and "WHERE" not in s and "max(" not in s for s, _ in statements
+    )
     store.close()
 
 
@@ -134,8 +140,9 @@ def test_proofs_for_every_historic_size(lenv: LedgerEnv, photos: list[Path]) -> 
         root = store.frontier(size).root()
         for i in range(size):
             body = store.record_at(i).body
-            merkle.verify_inclusion(i, size, merkle.leaf_hash(body),
-                                    store.inclusion_proof(i, size), root)
+            merkle.verify_inclusion(
+                i, size, merkle.leaf_hash(body), store.inclusion_proof(i, size), root
+            )
         for s1 in range(1, size):
             proof, r1, r2 = lenv.ledger.consistency(s1, size)
             assert r2 == root
@@ -162,13 +169,15 @@ def test_swapped_database_is_refused_by_the_log_key_file(tmp_path: Path) -> None
         Ledger.open(str(a))
 
 
-def test_log_key_encrypted_with_env_passphrase(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_log_key_encrypted_with_env_passphrase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROVENANCE_LOG_PASSPHRASE", "log secret")
     db = tmp_path / "enc.db"
     Ledger.init(str(db), kdf_rounds=1).close()
     assert b"aes256-ctr" in __import__("base64").b64decode(
-        b"".join((tmp_path / "enc.db.logkey").read_bytes().splitlines()[1:-1]))
+        b"".join((tmp_path / "enc.db.logkey").read_bytes().splitlines()[1:-1])
+    )
     with Ledger.open(str(db)) as led:
         led.register_key(SigningKey.from_seed(b"k" * 32).public, "k")
     monkeypatch.setenv("PROVENANCE_LOG_PASSPHRASE", "wrong")
@@ -181,8 +190,9 @@ def test_log_key_encrypted_with_env_passphrase(tmp_path: Path,
         assert led.size() == 1  # readers need no passphrase
 
 
-def test_perceptual_index_cache_is_incremental_and_self_checking(lenv: LedgerEnv,
-                                                                  photos: list[Path]) -> None:
+def test_perceptual_index_cache_is_incremental_and_self_checking(
+    lenv: LedgerEnv, photos: list[Path]
+) -> None:
     lenv.ledger.sign(photos[:3], lenv.alice, now=FIXED_NOW)
     from PIL import Image
 
@@ -209,15 +219,14 @@ def test_perceptual_index_cache_is_incremental_and_self_checking(lenv: LedgerEnv
 
 def test_derive_requires_logged_parent(lenv: LedgerEnv, photos: list[Path]) -> None:
     with pytest.raises(NotFoundError, match="not in the log"):
-        lenv.ledger.derive([str(photos[0])], photos[1], lenv.alice,
-                           [Action("c2pa.edited", {})])
+        lenv.ledger.derive([str(photos[0])], photos[1], lenv.alice, [Action("c2pa.edited", {})])
     with pytest.raises(NotFoundError):
-        lenv.ledger.derive(["sha256:" + "0" * 64], photos[1], lenv.alice,
-                           [Action("c2pa.edited", {})])
+        lenv.ledger.derive(
+            ["sha256:" + "0" * 64], photos[1], lenv.alice, [Action("c2pa.edited", {})]
+        )
 
 
-def test_verify_record_chain_through_ledger_verifier(lenv: LedgerEnv,
-                                                      photos: list[Path]) -> None:
+def test_verify_record_chain_through_ledger_verifier(lenv: LedgerEnv, photos: list[Path]) -> None:
     res = lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
     child = lenv.tmp / "c.png"
     from provenance.edits import Rotate

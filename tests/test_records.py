@@ -30,8 +30,9 @@ sys.path.insert(0, str(GOLDEN))
 from make_records_golden import ASSET, TIME, golden_records  # noqa: E402
 
 
-@pytest.mark.parametrize("stem", ["records_key", "records_capture", "records_edit",
-                                  "records_revoke"])
+@pytest.mark.parametrize(
+    "stem", ["records_key", "records_capture", "records_edit", "records_revoke"]
+)
 def test_golden_records(stem: str) -> None:
     """Fixed seeds + fixed clock give byte-identical canonical records and ids."""
     rec = golden_records()[stem]
@@ -125,8 +126,9 @@ def _mutate(path: list[str | int], value: Any, delete: bool = False) -> bytes:
         (["statement"], None, True, "missing field"),
     ],
 )
-def test_malformed_records_are_rejected(path: list[str | int], value: Any, delete: bool,
-                                        message: str) -> None:
+def test_malformed_records_are_rejected(
+    path: list[str | int], value: Any, delete: bool, message: str
+) -> None:
     with pytest.raises(RecordError, match=message):
         parse_record(_mutate(path, value, delete))
 
@@ -185,15 +187,21 @@ def test_statement_constructor_validates() -> None:
     with pytest.raises(RecordError):
         Statement(type="capture", time="now", asset=ASSET)
     with pytest.raises(RecordError):
-        Statement(type="capture", time=TIME, asset=ASSET,
-                  actions=(Action("c2pa.edited", {"x": float("nan")}),))
+        Statement(
+            type="capture",
+            time=TIME,
+            asset=ASSET,
+            actions=(Action("c2pa.edited", {"x": float("nan")}),),
+        )
     with pytest.raises(RecordError):
-        Statement(type="capture", time=TIME, asset=ASSET,
-                  actions=(Action("c2pa.edited", {"x": 2**60}),))
+        Statement(
+            type="capture", time=TIME, asset=ASSET, actions=(Action("c2pa.edited", {"x": 2**60}),)
+        )
     with pytest.raises(RecordError, match="interoperable"):
         # would canonicalise to an integer beyond 2**53 and never parse back
-        Statement(type="capture", time=TIME, asset=ASSET,
-                  actions=(Action("c2pa.edited", {"x": 2.0**53}),))
+        Statement(
+            type="capture", time=TIME, asset=ASSET, actions=(Action("c2pa.edited", {"x": 2.0**53}),)
+        )
 
 
 def test_asset_round_trip() -> None:
@@ -227,26 +235,41 @@ def test_mutated_records_never_crash(data: st.DataObject) -> None:
 
 
 _json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text(max_size=20)
     | st.floats(min_value=-(2.0**53) + 1, max_value=2.0**53 - 1, allow_nan=False),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(params=st.dictionaries(st.text(min_size=1, max_size=8), _json_values, max_size=5),
-       claims=st.dictionaries(st.from_regex(r"[A-Za-z][A-Za-z0-9_.:-]{0,10}", fullmatch=True),
-                              st.text(max_size=30), max_size=5))
+@given(
+    params=st.dictionaries(st.text(min_size=1, max_size=8), _json_values, max_size=5),
+    claims=st.dictionaries(
+        st.from_regex(r"[A-Za-z][A-Za-z0-9_.:-]{0,10}", fullmatch=True),
+        st.text(max_size=30),
+        max_size=5,
+    ),
+)
 def test_round_trip_property(params: dict[str, Any], claims: dict[str, str]) -> None:
     """Any valid statement survives sign -> canonical bytes -> strict parse unchanged."""
     from provenance.keys import SigningKey
     from provenance.records import sign_statement
 
     parent = golden_records()["records_capture"].record_id
-    st_ = Statement(type="edit", time=TIME, asset=ASSET, parents=(parent,),
-                    actions=(Action("c2pa.edited", params),), claims=claims)
+    st_ = Statement(
+        type="edit",
+        time=TIME,
+        asset=ASSET,
+        parents=(parent,),
+        actions=(Action("c2pa.edited", params),),
+        claims=claims,
+    )
     rec = sign_statement(st_, SigningKey.from_seed(bytes(32)))
     again = parse_record(rec.canonical())
     assert again.canonical() == rec.canonical()

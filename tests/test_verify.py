@@ -77,7 +77,9 @@ def test_clean_chain_verifies_with_every_check_passing(log: ToyLog) -> None:
     report = judge(log)
     assert report.verdict == "verified" and report.exit_code == 0
     assert [(c.number, c.status) for c in report.checks] == [
-        *[(n, "pass") for n in range(1, 8)], (8, "skip")]
+        *[(n, "pass") for n in range(1, 8)],
+        (8, "skip"),
+    ]
     assert report.checks[7].code == "replay.notRequested"
     assert [c.name for c in report.checks] == [CHECK_NAMES[n] for n in range(1, 9)]
     assert report.checks[5].code == "dataHash.match"

@@ -34,8 +34,13 @@ def upgrade() -> None:
     op.create_index("ix_records_signer", "records", ["signer"])
     op.create_table(
         "assets",
-        sa.Column("idx", sa.BigInteger, sa.ForeignKey("records.idx"), primary_key=True,
-                  autoincrement=False),
+        sa.Column(
+            "idx",
+            sa.BigInteger,
+            sa.ForeignKey("records.idx"),
+            primary_key=True,
+            autoincrement=False,
+        ),
         sa.Column("sha256", sa.LargeBinary(32), nullable=False),
         sa.Column("pixels", sa.LargeBinary(32), nullable=False),
         sa.Column("phash64", sa.BigInteger, nullable=False),
@@ -44,8 +49,13 @@ def upgrade() -> None:
     op.create_index("ix_assets_pixels", "assets", ["pixels"])
     op.create_table(
         "parents",
-        sa.Column("child", sa.BigInteger, sa.ForeignKey("records.idx"), primary_key=True,
-                  autoincrement=False),
+        sa.Column(
+            "child",
+            sa.BigInteger,
+            sa.ForeignKey("records.idx"),
+            primary_key=True,
+            autoincrement=False,
+        ),
         sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("parent", sa.BigInteger, sa.ForeignKey("records.idx"), nullable=False),
     )

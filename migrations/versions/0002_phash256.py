@@ -30,8 +30,9 @@ def upgrade() -> None:
     bind = op.get_bind()
     drop_triggers(bind, ("assets",))
     op.add_column("assets", sa.Column("phash256", sa.LargeBinary(32), nullable=True))
-    rows = bind.execute(sa.text(
-        "SELECT a.idx, r.body FROM assets a JOIN records r ON r.idx = a.idx")).all()
+    rows = bind.execute(
+        sa.text("SELECT a.idx, r.body FROM assets a JOIN records r ON r.idx = a.idx")
+    ).all()
     for idx, body in rows:
         try:
             phash256 = bytes.fromhex(json.loads(bytes(body))["statement"]["asset"]["phash256"])
@@ -39,9 +40,11 @@ def upgrade() -> None:
             raise LogIntegrityError(
                 f"cannot upgrade the schema: record {idx} carries no readable pHash-256 "
                 f"({type(exc).__name__}: {exc}); the ledger is left as it was",
-                hint="audit it with the provenance version that wrote it") from exc
-        bind.execute(sa.text("UPDATE assets SET phash256 = :h WHERE idx = :i"),
-                     {"h": phash256, "i": idx})
+                hint="audit it with the provenance version that wrote it",
+            ) from exc
+        bind.execute(
+            sa.text("UPDATE assets SET phash256 = :h WHERE idx = :i"), {"h": phash256, "i": idx}
+        )
     with op.batch_alter_table("assets", recreate="always") as batch:
         batch.alter_column("phash256", existing_type=sa.LargeBinary(32), nullable=False)
     op.create_index("ix_assets_phash64", "assets", ["phash64"])

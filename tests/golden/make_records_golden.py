@@ -82,8 +82,12 @@ def golden_records() -> dict[str, Record]:
         ),
         log,
     )
-    return {"records_key": key, "records_capture": capture, "records_edit": edit,
-            "records_revoke": revoke}
+    return {
+        "records_key": key,
+        "records_capture": capture,
+        "records_edit": edit,
+        "records_revoke": revoke,
+    }
 
 
 def main() -> None:
