@@ -14,6 +14,7 @@ import time
 import zlib
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -767,6 +768,21 @@ def test_threaded_and_sequential_digests_agree(monkeypatch: pytest.MonkeyPatch) 
             imaging.digest_bytes(truncated)
 
 
+def test_thread_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVENANCE_DIGEST_THREADS", "0")
+    assert imaging._use_threads() is False
+    monkeypatch.setenv("PROVENANCE_DIGEST_THREADS", "1")
+    assert imaging._use_threads() is True
+    monkeypatch.setenv("PROVENANCE_DIGEST_THREADS", "auto")
+    monkeypatch.setattr(imaging.os, "getloadavg", lambda: (99.0, 99.0, 99.0))
+    assert imaging._use_threads() is False
+    monkeypatch.setattr(imaging.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(imaging.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert imaging._use_threads() is True
+    monkeypatch.setattr(imaging.os, "sched_getaffinity", lambda pid: {0})
+    assert imaging._use_threads() is False
+
+
 def test_concurrent_digests_from_many_threads() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -841,3 +857,83 @@ def test_mutated_images_digest_or_raise_image_error(
         assert "\n" not in str(exc)
     else:
         assert digests.width * digests.height <= 1 << 22
+
+
+# --- our integer-DCT pHash against the reference implementation (imagehash + scipy) ----------
+def _reference_phash(grey: Any, hash_size: int) -> str:
+    import imagehash
+
+    return str(imagehash.phash(grey, hash_size=hash_size))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "opencv-doc__baboon.jpg",
+        "skimage__camera.png",
+        "opencv-doc__chicky_512.png",
+        "mate-backgrounds__Aqua.jpg",
+        "skimage__moon.png",
+        "opencv-doc__sudoku.png",
+    ],
+)
+def test_phash_is_bit_identical_to_imagehash(name: str) -> None:
+    from PIL import Image
+
+    from provenance.imaging import phash
+
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"corpus image {name} not found")
+    grey = Image.open(path).convert("L")
+    for variant in (grey, grey.resize((grey.width // 3, grey.height // 3)), grey.rotate(3)):
+        for size in (8, 16):
+            assert phash(variant, size) == _reference_phash(variant, size)
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 254, 255])
+def test_phash_of_flat_images_matches_imagehash(value: int) -> None:
+    from PIL import Image
+
+    from provenance.imaging import phash
+
+    flat = Image.new("L", (300, 200), value)
+    assert phash(flat, 8) == _reference_phash(flat, 8)
+    assert phash(flat, 16) == _reference_phash(flat, 16)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    w=st.integers(8, 300),
+    h=st.integers(8, 300),
+    levels=st.integers(2, 256),
+)
+def test_phash_of_random_images_matches_imagehash(seed: int, w: int, h: int, levels: int) -> None:
+    """Noise with few grey levels provokes ties at the median: still bit-identical."""
+    import numpy as np
+    from PIL import Image
+
+    from provenance.imaging import phash
+
+    rng = np.random.default_rng(seed)
+    arr = (rng.integers(0, levels, size=(h, w)) * (255 // max(1, levels - 1))).astype(np.uint8)
+    img = Image.fromarray(arr, "L")
+    assert phash(img, 8) == _reference_phash(img, 8)
+    assert phash(img, 16) == _reference_phash(img, 16)
+
+
+def test_scipy_is_not_imported_by_digesting() -> None:
+    """Start-up: the perceptual path must not pull in scipy (about 0.3 s per process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from provenance.imaging import digest_file; "
+        f"digest_file({str(CORPUS / 'opencv-doc__baboon.jpg')!r}); "
+        "print('scipy' in sys.modules)"
+    )
+    if not (CORPUS / "opencv-doc__baboon.jpg").exists():
+        pytest.skip("corpus missing")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
