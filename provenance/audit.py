@@ -28,7 +28,7 @@ from provenance.errors import (
     RecordError,
 )
 from provenance.keys import PublicKey
-from provenance.records import parse_record, record_id
+from provenance.records import Record, parse_record, record_id
 
 if TYPE_CHECKING:
     from provenance.ledger import Ledger
@@ -168,8 +168,17 @@ def audit_log(
         digests = store.asset_digests(r.idx for r in chunk)
         first = chunk[0].idx
         parent_rows = store.parents_between(first, chunk[-1].idx + 1)
+        parsed: dict[int, Record | RecordError] = {}
+        for r in chunk:
+            try:
+                parsed[r.idx] = parse_record(r.body)
+            except RecordError as exc:
+                parsed[r.idx] = exc
         parent_idx = store.indices_by_ids(
-            bytes.fromhex(pid[7:]) for r in chunk for pid in _parent_ids(r.body)
+            bytes.fromhex(pid[7:])
+            for rec_or_err in parsed.values()
+            if isinstance(rec_or_err, Record)
+            for pid in rec_or_err.statement.parents
         )
         for stored in chunk:
             i = stored.idx
@@ -187,11 +196,11 @@ def audit_log(
             emitted.extend(compact.append(merkle.leaf_hash(stored.body)))
             if stored.rid != bytes.fromhex(record_id(stored.body)[7:]):
                 result.add(i, "record.id-mismatch", "stored record id is not the body's hash")
-            try:
-                rec = parse_record(stored.body)
-            except RecordError as exc:
-                result.add(i, "record.malformed", str(exc))
+            rec_or_err = parsed[i]
+            if isinstance(rec_or_err, RecordError):
+                result.add(i, "record.malformed", str(rec_or_err))
                 continue
+            rec = rec_or_err
             st = rec.statement
             # signature, judged by log position
             _audit_signature(i, rec, keys, log_key, result)
@@ -321,14 +330,6 @@ def audit_log(
     for note in pinned:
         _audit_pinned(note, ledger, size, compact.root(), result)
     return result
-
-
-def _parent_ids(body: bytes) -> list[str]:
-    """Parent ids of a record body, tolerating malformed bodies (reported elsewhere)."""
-    try:
-        return list(parse_record(body).statement.parents)
-    except RecordError:
-        return []
 
 
 def _audit_signature(
