@@ -165,14 +165,18 @@ def collect_images(paths: Iterable[str | os.PathLike[str]], *, recursive: bool) 
 
 def _digest_path(path: str) -> AssetDigests | str:
     """Worker entry point: digests of one file, or the error message (picklable)."""
-    from provenance.imaging import digest_bytes
-
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror or exc}"
+    return _digest_data(data, path)
+
+
+def _digest_data(data: bytes, name: str) -> AssetDigests | str:
+    from provenance.imaging import digest_bytes
+
     try:
-        return digest_bytes(data, name=path)
+        return digest_bytes(data, name=name)
     except ImageError as exc:
         return str(exc)
 
@@ -465,18 +469,24 @@ class Ledger:
         """Yield (path, digests or a finished SignResult) in input order, bounded memory."""
         import hashlib
 
-        def precheck(path: str) -> SignResult | None:
+        def precheck(path: str, keep: bool) -> tuple[SignResult | None, bytes | None]:
+            """Already logged (by file hash) or unreadable? ``keep``: return the bytes read."""
             try:
                 with open(path, "rb") as fh:
-                    sha = hashlib.file_digest(fh, "sha256").hexdigest()
+                    data = fh.read() if keep else None
+                    sha = (
+                        hashlib.sha256(data)
+                        if data is not None
+                        else hashlib.file_digest(fh, "sha256")
+                    ).hexdigest()
             except OSError as exc:
-                return SignResult(path, "error", error=f"cannot read {path}: {exc.strerror or exc}")
+                err = f"cannot read {path}: {exc.strerror or exc}"
+                return SignResult(path, "error", error=err), None
             existing = self.store.find_by_sha256(bytes.fromhex(sha))
             if existing:
-                return SignResult(
-                    path, "exists", self._rid_at(existing[0]), existing[0], sha256=sha
-                )
-            return None
+                rid = self._rid_at(existing[0])
+                return SignResult(path, "exists", rid, existing[0], sha256=sha), None
+            return None, data
 
         def finish(path: str, out: AssetDigests | str) -> tuple[str, AssetDigests | SignResult]:
             if isinstance(out, str):
@@ -485,14 +495,18 @@ class Ledger:
 
         if workers <= 1:
             for path in paths:
-                pre = precheck(path)
-                yield (path, pre) if pre is not None else finish(path, _digest_path(path))
+                pre, data = precheck(path, keep=True)
+                if pre is not None:
+                    yield path, pre
+                else:
+                    assert data is not None
+                    yield finish(path, _digest_data(data, path))
             return
         window = max(4, workers * 4)
         with ProcessPoolExecutor(max_workers=workers) as pool:
             queue: list[tuple[str, SignResult | Future[AssetDigests | str]]] = []
             for path in paths:
-                pre = precheck(path)
+                pre, _ = precheck(path, keep=False)
                 queue.append((path, pre if pre is not None else pool.submit(_digest_path, path)))
                 while len(queue) >= window:
                     yield self._resolve(queue.pop(0), finish)
