@@ -28,7 +28,14 @@ from provenance.errors import (
     RecordError,
 )
 from provenance.keys import PublicKey
-from provenance.records import Record, parse_record, record_id
+from provenance.records import (
+    KEY_EVENTS_START,
+    Record,
+    fold_key_event,
+    parse_key_events_line,
+    parse_record,
+    record_id,
+)
 
 if TYPE_CHECKING:
     from provenance.ledger import Ledger
@@ -124,25 +131,35 @@ def audit_log(
     prev_cp: tuple[int, bytes] | None = None
     expected_idx = 0
     asset_rows = parent_rows_seen = 0  # index rows found at the indices of stored records
+    key_events = (0, KEY_EVENTS_START)  # running commitment, as checkpoints carry it
 
     def settle_checkpoints() -> None:
         nonlocal next_cp, prev_cp
         while next_cp is not None and next_cp.size <= compact.size:
             cp = next_cp
             result.checkpoints += 1
+            committed: tuple[int, bytes] | None = None
             try:
                 parsed = open_checkpoint(cp.note, verifier)
+                committed = parse_key_events_line(parsed.extensions)
                 if parsed.size != cp.size or parsed.root != cp.root:
                     result.add(
                         cp.size - 1,
                         "checkpoint.row-mismatch",
                         f"checkpoint row (size {cp.size}) disagrees with its signed note",
                     )
-            except CheckpointError as exc:
+            except (CheckpointError, RecordError) as exc:
                 result.add(
                     cp.size - 1 if cp.size else None,
                     "checkpoint.signature",
                     f"checkpoint at size {cp.size}: {exc}",
+                )
+            if cp.size == compact.size and committed is not None and committed != key_events:
+                result.add(
+                    cp.size - 1,
+                    "checkpoint.key-events",
+                    f"checkpoint at size {cp.size} commits to {committed[0]} key events, the "
+                    f"log holds {key_events[0]}",
                 )
             if cp.size == compact.size and cp.root != compact.root():
                 result.add(
@@ -182,6 +199,8 @@ def audit_log(
         )
         for stored in chunk:
             i = stored.idx
+            if next_cp is not None and next_cp.size == compact.size:
+                settle_checkpoints()  # everything below this record has been checked
             if i != expected_idx:
                 result.add(
                     expected_idx,
@@ -202,8 +221,14 @@ def audit_log(
                 continue
             rec = rec_or_err
             st = rec.statement
+            if stored.kind != st.type or stored.signer != rec.signer:
+                result.add(i, "index.record-columns",
+                           "the stored kind/signer columns differ from the signed record")
             # signature, judged by log position
             _audit_signature(i, rec, keys, log_key, result)
+            if st.type in ("key", "revoke"):
+                key_events = (key_events[0] + 1,
+                              fold_key_event(key_events[1], i, record_id(stored.body)))
             if st.type == "key" and st.key is not None and rec.signer == log_key.key_id:
                 if st.key.id not in keys:
                     try:
@@ -253,8 +278,6 @@ def audit_log(
                     "index.parents-mismatch",
                     f"parent rows {parent_rows.get(i)} differ from the record's parents",
                 )
-            if next_cp is not None and next_cp.size == compact.size:
-                settle_checkpoints()
         _compare_nodes(store, emitted, result)
         if progress is not None:
             progress(len(chunk))

@@ -22,6 +22,7 @@ from provenance.checkpoint import (
     Checkpoint,
     NoteSigner,
     NoteVerifier,
+    parse_note,
     sign_checkpoint,
 )
 from provenance.errors import (
@@ -42,18 +43,23 @@ from provenance.keys import (
 )
 from provenance.logkey import log_key_path, log_passphrase_source
 from provenance.records import (
+    KEY_EVENTS_START,
     Action,
     Asset,
     KeyRef,
     Record,
     Statement,
+    fold_key_event,
     format_time,
     is_record_id,
+    key_events_line,
+    parse_key_events_line,
     parse_record,
     sign_statement,
 )
 from provenance.store import (
     AssetDigestRow,
+    CheckpointSigner,
     NewRecord,
     Store,
     StoredCheckpoint,
@@ -328,11 +334,23 @@ class Ledger:
             self._log_signer = key
         return self._log_signer
 
-    def _checkpoint_signer(self) -> Callable[[int, bytes], str]:
+    def _checkpoint_signer(self) -> CheckpointSigner:
         signer = NoteSigner(self.origin, self.log_signer())
 
-        def sign(size: int, root: bytes) -> str:
-            return sign_checkpoint(Checkpoint(self.origin, size, root), signer)
+        def sign(size: int, root: bytes, previous: str | None,
+                 key_events: list[tuple[int, bytes]]) -> str:
+            count, state = 0, KEY_EVENTS_START
+            if previous is not None:
+                text, _ = parse_note(previous)
+                got = parse_key_events_line(Checkpoint.parse(text).extensions)
+                if got is None:
+                    raise LogIntegrityError("the previous checkpoint carries no key-event state")
+                count, state = got
+            for idx, rid in key_events:
+                state = fold_key_event(state, idx, "sha256:" + rid.hex())
+                count += 1
+            cp = Checkpoint(self.origin, size, root, (key_events_line(count, state),))
+            return sign_checkpoint(cp, signer)
 
         return sign
 

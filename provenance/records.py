@@ -436,3 +436,47 @@ class StatementSigner(Protocol):
 def sign_statement(statement: Statement, signer: StatementSigner) -> Record:
     """Sign ``canonical(statement)`` and wrap it in a record."""
     return Record(statement=statement, signer=signer.key_id, sig=signer.sign(statement.canonical()))
+
+
+# --- the key-event commitment carried by every checkpoint ------------------------------------
+KEY_EVENTS_EXTENSION: Final = "provenance-key-events"
+KEY_EVENTS_START: Final = bytes(32)
+_KEY_EVENTS_DOMAIN: Final = b"provenance/key-events/v1\n"
+
+
+def fold_key_event(state: bytes, index: int, record_id_hex: str) -> bytes:
+    """Extend the running hash of key events (``key`` and ``revoke`` records) by one.
+
+    Each checkpoint carries ``provenance-key-events <count> <base64 state>`` over every key
+    event below its size, so a verifier holding the key events can prove it holds *all* of
+    them: a database or bundle that hides a revocation no longer matches the signed state.
+    """
+    return hashlib.sha256(
+        _KEY_EVENTS_DOMAIN + state + index.to_bytes(8, "big") + bytes.fromhex(record_id_hex[7:])
+    ).digest()
+
+
+def key_events_line(count: int, state: bytes) -> str:
+    """The checkpoint extension line committing to ``count`` key events with ``state``."""
+    return f"{KEY_EVENTS_EXTENSION} {count} {base64.b64encode(state).decode('ascii')}"
+
+
+def parse_key_events_line(extensions: tuple[str, ...]) -> tuple[int, bytes] | None:
+    """(count, state) from a checkpoint's extension lines; None when absent.
+
+    Raises:
+        RecordError: the line is present but malformed.
+    """
+    for line in extensions:
+        name, _, rest = line.partition(" ")
+        if name != KEY_EVENTS_EXTENSION:
+            continue
+        count_s, _, state_b64 = rest.partition(" ")
+        try:
+            state = base64.b64decode(state_b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise RecordError("malformed key-events extension") from exc
+        if not count_s.isdigit() or len(state) != 32 or str(int(count_s)) != count_s:
+            raise RecordError("malformed key-events extension")
+        return int(count_s), state
+    return None

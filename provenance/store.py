@@ -206,7 +206,9 @@ class TailState:
     rows_beyond: dict[str, int]
 
 
-CheckpointSigner = Callable[[int, bytes], str]
+CheckpointSigner = Callable[[int, bytes, "str | None", "list[tuple[int, bytes]]"], str]
+"""``sign(size, root, previous checkpoint note or None, [(index, record id) of the key
+events appended now])`` -> the new signed checkpoint note."""
 
 
 # --- engines -------------------------------------------------------------------------------
@@ -703,6 +705,7 @@ class Store:
         sign_checkpoint: CheckpointSigner,
         *,
         dedupe_sha256: bool = True,
+        require_signers: bool = True,
     ) -> AppendResult:
         """Append records, their indexes and nodes, and one new checkpoint, atomically.
 
@@ -714,7 +717,10 @@ class Store:
             LogIntegrityError: the stored frontier does not match the latest checkpoint, or
                 a parent is missing, or the new checkpoint is not consistent with the last.
             KeyStateError: a key record registers a key already registered, or revokes a
-                key already revoked (another writer got there first).
+                key already revoked (another writer got there first); or, with
+                ``require_signers``, a capture or edit is signed by a key that is not
+                registered or was revoked (checked under the write lock, so a revocation
+                racing a bulk sign cannot let a record in after it).
             DatabaseLockedError: another writer held the lock past the busy timeout.
         """
         result = AppendResult()
@@ -761,7 +767,14 @@ class Store:
                     conn,
                     _revocations.c.key_id,
                     _revocations.c.idx,
-                    [r.revokes_key for r in records if r.revokes_key],
+                    [r.revokes_key for r in records if r.revokes_key]
+                    + [r.signer for r in records if r.asset is not None],
+                )
+                signers = (
+                    _lookup(conn, _keys.c.key_id, _keys.c.idx,
+                            [r.signer for r in records if r.asset is not None])
+                    if require_signers
+                    else {}
                 )
                 rows_rec: list[dict[str, Any]] = []
                 rows_asset: list[dict[str, Any]] = []
@@ -778,6 +791,13 @@ class Store:
                         result.created.append(False)
                         continue
                     idx = compact.size
+                    if require_signers and rec.asset is not None:
+                        if rec.signer not in signers:
+                            raise KeyStateError(f"key {rec.signer} is not registered")
+                        if rec.signer in known_revs:
+                            raise KeyStateError(
+                                f"key {rec.signer} was revoked (record {known_revs[rec.signer]})"
+                            )
                     for pos, prid in enumerate(rec.parents):
                         pidx = known_rid.get(prid)
                         if pidx is None:
@@ -841,7 +861,10 @@ class Store:
                     # Prove the new tree extends the old one before signing it.
                     proof = _proof(conn, merkle.consistency_proof_ranges(last.size, new_size))
                     merkle.verify_consistency(last.size, new_size, proof, last.root, new_root)
-                note = sign_checkpoint(new_size, new_root)
+                key_events = [(r["idx"], r["rid"]) for r in rows_rec
+                              if r["kind"] in ("key", "revoke")]
+                note = sign_checkpoint(new_size, new_root,
+                                       None if last is None else last.note, key_events)
                 conn.execute(
                     _checkpoints.insert(), [{"size": new_size, "root": new_root, "note": note}]
                 )

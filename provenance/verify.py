@@ -42,7 +42,14 @@ from provenance.errors import (
     VerificationError,
 )
 from provenance.keys import PublicKey
-from provenance.records import Record, parse_record, record_id
+from provenance.records import (
+    KEY_EVENTS_START,
+    Record,
+    fold_key_event,
+    parse_key_events_line,
+    parse_record,
+    record_id,
+)
 
 Verdict = Literal["verified", "tampered", "unknown", "similar"]
 MatchKind = Literal["sha256", "pixels", "perceptual"]
@@ -346,6 +353,10 @@ def check_chain(ev: Evidence) -> Report:
     keys = _key_state(parsed, ev.log_key.public)
     for idx in sorted(parsed):
         _check_signature(idx, parsed[idx], keys, ev.log_key.public, checks[2])
+    # The checkpoint commits to every key event below its size: the evidence must hold all
+    # of them, or a hidden revocation would go unnoticed.
+    if cp is not None:
+        _check_key_events(cp, parsed, bodies, checks[2])
 
     # (5) the subject's ancestry: parents exist, precede, no cycles.
     chain_idx = _walk_chain(ev.subject, parsed, by_id, checks[5])
@@ -421,6 +432,28 @@ def _key_state(parsed: dict[int, Record], log_key: PublicKey) -> dict[str, _KeyS
         ):
             keys[st.key.id].revoked = idx
     return keys
+
+
+def _check_key_events(cp: Checkpoint, parsed: dict[int, Record],
+                      bodies: dict[int, ProvenRecord], check: Check) -> None:
+    try:
+        committed = parse_key_events_line(cp.extensions)
+    except RecordError as exc:
+        check.fail("keyEvents.malformed", f"checkpoint: {exc}")
+        return
+    if committed is None:
+        return  # a checkpoint without the commitment: nothing to hold the evidence to
+    events = sorted(i for i, r in parsed.items()
+                    if r.statement.type in ("key", "revoke") and i < cp.size)
+    state = KEY_EVENTS_START
+    for i in events:
+        state = fold_key_event(state, i, record_id(bodies[i].body))
+    if (len(events), state) != committed:
+        check.fail(
+            "keyEvents.incomplete",
+            f"the checkpoint commits to {committed[0]} key registrations/revocations; the "
+            f"evidence holds {len(events)} that do not match it (one is missing or altered)",
+        )
 
 
 def _check_signature(

@@ -405,5 +405,5 @@ def test_checkpoint_signer_helper_matches_the_ledger(chain: Chain) -> None:
     """Guard for the helpers: a checkpoint signed by tamper_helpers opens under the log key."""
     from provenance.checkpoint import open_checkpoint
 
-    note = checkpoint_signer(chain.ledger)(3, b"\0" * 32)
+    note = checkpoint_signer(chain.ledger)(3, b"\0" * 32, None, [])
     assert open_checkpoint(note, chain.ledger.log_verifier).size == 3

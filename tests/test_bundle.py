@@ -637,3 +637,36 @@ def test_bundle_evidence_drops_proofs_naming_another_checkpoint(kit: Kit) -> Non
     assert [r.proof for r in ev2.records if r.index == CROP] == [()]
     report = check_chain(ev2)
     assert [(c.number, c.code) for c in report.failures] == [(3, "log.inclusion.mismatch")]
+
+
+def test_attack_revocation_stripped_from_bundle(tmp_path: Path, photos: list[Path],
+                                                run_cli: Any) -> None:
+    """Whoever passes a bundle along deletes the revoke record from it: the bundle's own
+    checkpoint commits to every key event, so the stripped bundle is tampered."""
+    from conftest import FIXED_NOW
+    from tamper_helpers import append_raw, capture_record
+
+    from provenance.keys import SigningKey
+
+    ledger = Ledger.init(str(tmp_path / "l.db"), origin="strip.test/log")
+    bob = SigningKey.from_seed(b"b" * 32)
+    ledger.register_key(bob.public, "bob", now=FIXED_NOW)
+    ledger.sign(photos[:1], bob, now=FIXED_NOW)
+    ledger.revoke_key(bob.key_id, now=FIXED_NOW)
+    append_raw(ledger, [capture_record(photos[1], bob)])
+    vkey = ledger.log_verifier.vkey()
+    ledger.close()
+    db = tmp_path / "l.db"
+    out = tmp_path / "b.json"
+    assert run_cli("--db", db, "export", photos[1], "-o", out).exit_code == 0
+    obj = json.loads(out.read_text())
+    assert any(r["record"]["statement"]["type"] == "revoke" for r in obj["records"])
+    obj["records"] = [r for r in obj["records"] if r["record"]["statement"]["type"] != "revoke"]
+    stripped = tmp_path / "stripped.json"
+    stripped.write_text(json.dumps(obj))
+    genuine = cli_verify(run_cli, tmp_path / "none.db", photos[1], "--bundle", out,
+                         "--trust-log-key", vkey)
+    assert genuine.failed() == {2: "signingCredential.revoked"}
+    forged = cli_verify(run_cli, tmp_path / "none.db", photos[1], "--bundle", stripped,
+                        "--trust-log-key", vkey)
+    assert forged.failed() == {2: "keyEvents.incomplete"}

@@ -91,7 +91,7 @@ def test_append_is_atomic_when_checkpoint_signing_fails(
     store = lenv.ledger.store
     counts = store.table_counts()
 
-    def boom(size: int, root: bytes) -> str:
+    def boom(size: int, root: bytes, previous: str | None, events: object) -> str:
         raise RuntimeError("signer died")
 
     from provenance.imaging import digest_file

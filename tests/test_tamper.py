@@ -172,9 +172,15 @@ def test_attack_one_byte_changed_in_signature(chain: Chain, run_cli: Any, victim
     out = cli_verify(run_cli, chain.db, chain.photo("rocket"))
     assert tampered(out) == {2: "claimSignature.mismatch", 3: "log.inclusion.mismatch"}
     assert out.report is not None
-    assert [
-        p["index"] for c in out.report["checks"] if c["number"] == 2 for p in c["problems"]
-    ] == [idx]
+    problems = [
+        (p["index"], p["code"])
+        for c in out.report["checks"]
+        if c["number"] == 2
+        for p in c["problems"]
+    ]
+    assert [i for i, code in problems if code != "keyEvents.incomplete"] == [idx]
+    # alice's altered registration no longer matches the key events the checkpoint commits to
+    assert ((None, "keyEvents.incomplete") in problems) == (victim == "alice")
 
 
 @pytest.mark.parametrize(("node", "kind"), [((0, 3), "leaf.mismatch"), ((2, 1), "node.mismatch")])
@@ -619,3 +625,48 @@ def test_attack_child_recorded_on_top_of_a_tampered_parent(chain: Chain, run_cli
         } == {ROCKET}
     # A sibling chain that does not descend from the rocket capture is unaffected.
     assert cli_verify(run_cli, chain.db, chain.photo("fruits")).code == 0
+
+
+def test_attack_revocation_hidden_by_rewriting_its_signer_column(
+    lenv: Any, photos: list[Path], run_cli: Any
+) -> None:
+    """The revoke record stays in the log, but its derived ``signer`` column is rewritten and
+    the revocations row deleted, so no index leads to it. The key events the checkpoint
+    commits to no longer match what the database hands the verifier: tampered."""
+    ledger = lenv.ledger
+    rev, _ = ledger.revoke_key(lenv.alice.key_id, now=FIXED_NOW)
+    append_raw(ledger, [capture_record(photos[1], lenv.alice)])
+    ledger.close()
+    with raw_db(lenv.db, "records", "revocations") as con:
+        con.execute("UPDATE records SET signer = 'x' WHERE idx = ?", (rev,))
+        con.execute("DELETE FROM revocations")
+    lenv.ledger = Ledger.open(str(lenv.db))
+    kinds = {p.kind for p in audit_log(lenv.ledger).problems}
+    assert {"index.record-columns", "index.keys-mismatch"} <= kinds
+    out = cli_verify(run_cli, lenv.db, photos[1])
+    assert tampered(out) == {2: "keyEvents.incomplete"}
+
+
+def test_ledger_refuses_to_append_for_a_key_revoked_meanwhile(
+    lenv: Any, photos: list[Path]
+) -> None:
+    """A revocation that lands while a bulk sign is running stops the sign at the next batch
+    (checked under the write lock) instead of leaving post-revocation records in the log."""
+    from provenance.errors import KeyStateError
+
+    ledger = lenv.ledger
+    done: list[Any] = []
+
+    def revoke_after_first(res: Any) -> None:
+        done.append(res)
+        if len(done) == 1:
+            other = Ledger.open(str(lenv.db))
+            try:
+                other.revoke_key(lenv.alice.key_id, now=FIXED_NOW)
+            finally:
+                other.close()
+
+    with pytest.raises(KeyStateError, match="revoked"):
+        ledger.sign(photos[:3], lenv.alice, batch_size=1, progress=revoke_after_first)
+    assert [r.status for r in done] == ["signed"]
+    assert audit_log(ledger).ok
