@@ -27,7 +27,7 @@ from provenance.errors import ProvenanceError
 
 if TYPE_CHECKING:
     from provenance.keys import PassphraseSource, SigningKey
-    from provenance.ledger import HistoryNode, Ledger, SignResult
+    from provenance.ledger import Ledger, SignResult
     from provenance.verify import Report
 
 DEFAULT_DB = "provenance.db"
@@ -759,15 +759,13 @@ def history(env: Env, target: str, as_json: bool) -> None:
     from provenance.ledger import LedgerVerifier
 
     with env.ledger() as ledger:
-        tree = ledger.history(target)
-        report = LedgerVerifier(ledger).verify_record(tree.index)
-        names = {k.key_id: k.name for k in ledger.list_keys()}
-    status = {s.index: s for s in report.chain}
+        report = LedgerVerifier(ledger).verify_record(target)
     if as_json:
         _emit_json(
             {
                 "verdict": report.verdict,
-                "tree": _tree_json(tree, names, status),
+                "root": report.index,
+                "records": [step.to_json() for step in report.chain],
                 "report": report.to_json(),
             }
         )
@@ -776,7 +774,9 @@ def history(env: Env, target: str, as_json: bool) -> None:
             f"chain {'verifies' if report.verdict == 'verified' else 'FAILS'}: "
             f"{_verdict_word(report.verdict)}"
         )
-        for line in _tree_lines(tree, names, status):
+        for c in report.failures:
+            click.echo(f"  ({c.number}) FAIL {c.code}: {c.detail}")
+        for line in _tree_lines(report):
             click.echo(line)
     if report.verdict != "verified":
         sys.exit(1)
@@ -791,56 +791,35 @@ def _verdict_word(verdict: str) -> str:
     }[verdict]
 
 
-def _tree_json(node: HistoryNode, names: dict[str, str], status: dict[int, Any]) -> dict[str, Any]:
-    st = node.record.statement
-    step = status.get(node.index)
-    return {
-        "index": node.index,
-        "record_id": node.record_id,
-        "type": st.type,
-        "signer": node.record.signer,
-        "signer_name": names.get(node.record.signer),
-        "time": st.time,
-        "actions": [a.to_json() for a in st.actions],
-        "asset": st.asset.to_json() if st.asset else None,
-        "claims": dict(st.claims),
-        "ok": bool(step.ok) if step is not None else False,
-        "problems": step.problems if step is not None else ["not checked"],
-        "parents": [_tree_json(p, names, status) for p in node.parents],
-    }
-
-
-def _tree_lines(
-    node: HistoryNode,
-    names: dict[str, str],
-    status: dict[int, Any],
-    prefix: str = "",
-    last: bool = True,
-    root: bool = True,
-) -> Iterator[str]:
-    st = node.record.statement
-    step = status.get(node.index)
-    ok = step is not None and step.ok
-    mark = "ok " if ok else "BAD"
-    who = names.get(node.record.signer) or node.record.signer
-    acts = ", ".join(
-        a.action + (json.dumps(dict(a.params), sort_keys=True) if a.params else "")
-        for a in st.actions
-    )
-    head = "" if root else (prefix + ("└── " if last else "├── "))
-    yield (
-        f"{head}[{mark}] #{node.index} {st.type:<7} {node.record_id[:19]}…  by {who}  "
-        f"{st.time}" + (f"  {acts}" if acts else "")
-    )
-    if step is not None:
-        pad = "" if root else prefix + ("    " if last else "│   ")
+def _tree_lines(report: Report) -> Iterator[str]:
+    """The chain as an indented tree, child first (iterative: any depth)."""
+    steps = {s.record_id: s for s in report.chain}
+    if not report.chain:
+        return
+    # (step, prefix for its own line, prefix for its children, is root)
+    stack: list[tuple[Any, str, str]] = [(report.chain[0], "", "")]
+    while stack:
+        step, head, pad = stack.pop()
+        mark = "ok " if step.ok else "BAD"
+        who = step.signer_name or step.signer
+        acts = ", ".join(
+            a["action"] + (json.dumps(a["params"], sort_keys=True) if a["params"] else "")
+            for a in step.actions
+        )
+        yield (
+            f"{head}[{mark}] #{step.index} {step.type:<7} {step.record_id[:19]}…  by {who}  "
+            f"{step.time}" + (f"  {acts}" if acts else "")
+        )
         for p in step.problems:
             yield f"{pad}      ! {p}"
-    child_prefix = "" if root else prefix + ("    " if last else "│   ")
-    for i, parent in enumerate(node.parents):
-        yield from _tree_lines(
-            parent, names, status, child_prefix, i == len(node.parents) - 1, False
-        )
+        parents = [steps[p] for p in step.parents if p in steps]
+        missing = [p for p in step.parents if p not in steps]
+        for p in missing:
+            yield f"{pad}└── [BAD] parent {p[:19]}… is missing"
+        for n, parent in reversed(list(enumerate(parents))):
+            last = n == len(parents) - 1
+            stack.append((parent, pad + ("└── " if last else "├── "),
+                          pad + ("    " if last else "│   ")))
 
 
 @cli.command()

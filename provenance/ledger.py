@@ -63,7 +63,6 @@ from provenance.store import (
     NewRecord,
     Store,
     StoredCheckpoint,
-    StoredRecord,
     sqlite_path,
 )
 
@@ -666,28 +665,31 @@ class Ledger:
             raise NotFoundError(f"{target} is not in the log (no file or pixel match)")
         return found.matches[0].index
 
-    def history(self, target: str | int, *, max_records: int = 10_000) -> HistoryNode:
-        """The ancestry of a record back to capture, as a tree (shared ancestors repeated)."""
+    def history(self, target: str | int, *, max_records: int = 100_000) -> HistoryNode:
+        """The ancestry of a record back to capture, as a graph of nodes (a shared ancestor
+        is one node). Built without recursion, so chains of any depth work.
+
+        Raises:
+            LogIntegrityError: a parent link does not point to an earlier record.
+            RecordError: a stored record does not parse.
+        """
         idx = target if isinstance(target, int) else self.resolve(target)
-        cache: dict[int, StoredRecord] = {}
-        seen = 0
-
-        def build(i: int, path: frozenset[int]) -> HistoryNode:
-            nonlocal seen
-            seen += 1
-            if seen > max_records:
-                raise ProvenanceError(f"history larger than {max_records} records")
-            if i in path:
-                raise LogIntegrityError(f"cycle in the parent links at record {i}")
-            stored = cache.get(i) or self.store.record_at(i)
-            cache[i] = stored
-            rec = parse_record(stored.body)
-            node = HistoryNode(i, rec.record_id, rec)
+        order = self.ancestry(idx)
+        if len(order) > max_records:
+            raise ProvenanceError(f"history larger than {max_records} records")
+        stored = self.store.records_at(order)
+        nodes: dict[int, HistoryNode] = {}
+        for i in order:
+            if i not in stored:
+                raise LogIntegrityError(f"record {i} named as a parent is missing")
+            rec = parse_record(stored[i].body)
+            nodes[i] = HistoryNode(i, rec.record_id, rec)
+        for i in order:
             for p in self.store.parents_of(i):
-                node.parents.append(build(p, path | {i}))
-            return node
-
-        return build(idx, frozenset())
+                if p >= i:
+                    raise LogIntegrityError(f"record {i}: parent {p} does not precede it")
+                nodes[i].parents.append(nodes[p])
+        return nodes[idx]
 
     def ancestry(self, idx: int) -> list[int]:
         """Indices of ``idx`` and all its ancestors (each once), child first."""

@@ -177,6 +177,8 @@ class ChainStep:
     parents: list[str]
     ok: bool = True
     problems: list[str] = field(default_factory=list)
+    asset: dict[str, Any] | None = None
+    claims: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -190,6 +192,8 @@ class ChainStep:
             "parents": self.parents,
             "ok": self.ok,
             "problems": self.problems,
+            "asset": self.asset,
+            "claims": self.claims,
         }
 
 
@@ -500,12 +504,14 @@ def _check_signature(
 def _walk_chain(
     subject: int, parsed: dict[int, Record], by_id: dict[str, int], check: Check
 ) -> list[int]:
-    """Indices of the subject and its ancestors, child first; records problems in (5)."""
+    """Indices of the subject and its ancestors, child first (depth-first, parents in
+    order); records problems in (5). Iterative: chains of any depth are walked."""
     order: list[int] = []
     done: set[int] = set()
     on_path: set[int] = set()
+    stack: list[tuple[int, list[int]]] = []
 
-    def visit(idx: int) -> None:
+    def enter(idx: int) -> None:
         if idx in on_path:
             check.fail("ingredient.cycle", f"record {idx} is its own ancestor", idx)
             return
@@ -514,40 +520,43 @@ def _walk_chain(
         on_path.add(idx)
         done.add(idx)
         order.append(idx)
+        parents: list[int] = []
         rec = parsed.get(idx)
-        if rec is not None:
-            for pid in rec.statement.parents:
-                pidx = by_id.get(pid)
-                if pidx is None:
-                    check.fail(
-                        "ingredient.missing",
-                        f"record {idx}: parent {pid} is not in the evidence",
-                        idx,
-                    )
-                    continue
-                if pidx >= idx:
-                    check.fail(
-                        "ingredient.order",
-                        f"record {idx}: parent at {pidx} does not precede it",
-                        idx,
-                    )
-                visit(pidx)
-        on_path.discard(idx)
+        for pid in rec.statement.parents if rec is not None else ():
+            pidx = by_id.get(pid)
+            if pidx is None:
+                check.fail(
+                    "ingredient.missing", f"record {idx}: parent {pid} is not in the evidence", idx
+                )
+                continue
+            if pidx >= idx:
+                check.fail(
+                    "ingredient.order", f"record {idx}: parent at {pidx} does not precede it", idx
+                )
+            parents.append(pidx)
+        stack.append((idx, parents[::-1]))
 
-    visit(subject)
+    enter(subject)
+    while stack:
+        idx, pending = stack[-1]
+        if pending:
+            enter(pending.pop())
+        else:
+            stack.pop()
+            on_path.discard(idx)
     return order
 
 
 def _check_image(ev: Evidence, subject: Record, c6: Check, c7: Check, report: Report) -> None:
     asset = subject.statement.asset
     img = ev.image
-    if asset is None:
-        c6.fail("record.noAsset", f"record {ev.subject} is a {subject.statement.type} record")
-        c7.status, c7.code = "skip", "record.noAsset"
-        return
     if img is None:
         c6.status, c6.code, c6.detail = "skip", "image.unavailable", "no image given"
         c7.status, c7.code = "skip", "image.unavailable"
+        return
+    if asset is None:
+        c6.fail("record.noAsset", f"record {ev.subject} is a {subject.statement.type} record")
+        c7.status, c7.code = "skip", "record.noAsset"
         return
     if ev.match == "sha256":
         if img.sha256 != asset.sha256:
@@ -685,6 +694,8 @@ def _step(idx: int, rec: Record, keys: dict[str, _KeyState], checks: Sequence[Ch
         parents=list(st.parents),
         ok=not problems,
         problems=problems,
+        asset=st.asset.to_json() if st.asset is not None else None,
+        claims=dict(st.claims),
     )
 
 

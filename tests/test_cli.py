@@ -89,7 +89,7 @@ def test_register_ssh_keygen_key_and_sign_with_it(
     assert line["status"] == "signed"
     r = run("history", photos[0], "--json")
     assert r.exit_code == 0
-    assert json.loads(r.stdout)["tree"]["signer_name"] == "bob"
+    assert json.loads(r.stdout)["records"][0]["signer_name"] == "bob"
 
 
 def test_sign_folder_history_prove_and_dedupe(
@@ -168,14 +168,17 @@ def test_derive_edit_history_verify(setup, tmp_path: Path, photos: list[Path]) -
     assert r.exit_code == 0, r.output
     r = run("history", graded, "--json")
     assert r.exit_code == 0, r.output
-    tree = json.loads(r.stdout)["tree"]
-    assert tree["type"] == "edit" and tree["ok"]
-    assert tree["actions"] == [
+    hist = json.loads(r.stdout)
+    steps = {s["record_id"]: s for s in hist["records"]}
+    top = hist["records"][0]
+    assert top["index"] == hist["root"] and top["type"] == "edit" and top["ok"]
+    assert top["actions"] == [
         {"action": "c2pa.color_adjustments", "params": {"brightness": 1.2, "note": "warmer"}}
     ]
-    mid = tree["parents"][0]
+    mid = steps[top["parents"][0]]
     assert [a["action"] for a in mid["actions"]] == ["c2pa.cropped", "c2pa.resized"]
-    assert mid["parents"][0]["type"] == "capture" and mid["parents"][0]["parents"] == []
+    cap = steps[mid["parents"][0]]
+    assert cap["type"] == "capture" and cap["parents"] == [] and cap["asset"]["format"] == "JPEG"
     r = run("history", graded)
     assert "chain verifies" in r.stdout and "└── " in r.stdout
     r = run("verify", graded, "--json")

@@ -188,7 +188,7 @@ def test_cli_end_to_end(pg_url: str, tmp_path: Path, photos: list[Path], run_cli
         assert json.loads(r.stdout)["verdict"] == "verified"
     r = run("history", photos[5], "--json")
     assert r.exit_code == 0, r.output
-    assert len(json.loads(r.stdout)["tree"]["parents"]) == 1
+    assert len(json.loads(r.stdout)["records"][0]["parents"]) == 1
     assert run("verify", photos[4]).exit_code == 4
     r = run("log", "verify")
     assert r.exit_code == 0 and r.stdout.startswith("log verifies: 5 records"), r.output
