@@ -50,6 +50,17 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except ProvenanceError as exc:
             _fail(exc.message, exc.hint, exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # the last line of defence: a bug must not read as exit 1
+            if os.environ.get("PROVENANCE_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {type(exc).__name__}: {str(exc)[:200]}",
+                "this is a bug in provenance; rerun with PROVENANCE_DEBUG=1 for the traceback "
+                "and report it",
+                3,
+            )
         except KeyboardInterrupt:
             _fail("interrupted; nothing half-written (appends are atomic)", None, 130)
 
@@ -126,11 +137,13 @@ def _parse_claims(items: Sequence[str]) -> dict[str, str]:
 
 
 def _parse_value(v: str) -> Any:
+    """A --param value: JSON when it parses as JSON (numbers, true, lists...), else a string."""
     try:
-        value = json.loads(v)
+        return json.loads(v)
     except json.JSONDecodeError:
         return v
-    return value
+    except (ValueError, RecursionError) as exc:  # absurd numbers or nesting
+        raise click.BadParameter(f"unusable value {v[:40]!r}: {exc}", param_hint="--param") from exc
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
@@ -635,7 +648,7 @@ def derive(
     per_action: list[dict[str, Any]] = [{} for _ in actions]
     for item in params:
         num, colon, rest = item.partition(":")
-        if colon and num.isdigit():
+        if colon and num.isascii() and num.isdigit() and len(num) < 6:
             n, kv = int(num), rest
         else:
             n, kv = 1, item
@@ -879,9 +892,11 @@ def verify(
         from provenance import bundle as bundle_mod
         from provenance.verify import check_chain, unknown_report
 
+        if parent_images:
+            raise click.UsageError("--parent-image works with the ledger, not with --bundle")
         b = bundle_mod.loads(_read_text(bundle, "bundle"))
         if trust_log_key is None and not notes:
-            trust_log_key = _local_vkey(env, b.origin)
+            trust_log_key = _local_vkey(env, b.vkey, b.origin)
         if trust_log_key is None and not notes:
             from provenance.errors import BundleError
 
@@ -920,17 +935,27 @@ def verify(
     sys.exit(report.exit_code)
 
 
-def _local_vkey(env: Env, origin: str) -> str | None:
-    """The log key of the local ledger (--db) when it keeps the bundle's log, else None."""
-    from provenance.errors import LedgerNotFoundError
+def _local_vkey(env: Env, bundle_vkey: str, origin: str) -> str | None:
+    """The log key of the local ledger (--db) when it keeps the bundle's log, else None.
+
+    Raises:
+        BundleError: the local ledger has the bundle's log name but another log key.
+    """
+    from provenance.errors import BundleError, LedgerNotFoundError
 
     try:
         with env.ledger() as ledger:
-            if ledger.origin == origin:
-                return ledger.log_verifier.vkey()
+            if ledger.origin != origin:
+                return None
+            local = ledger.log_verifier.vkey()
     except LedgerNotFoundError:
         return None
-    return None
+    if local != bundle_vkey:
+        raise BundleError(
+            f"the bundle names the log {origin!r}, but its log key is not the local ledger's",
+            hint="a different log with the same name: pass --trust-log-key for the right one",
+        )
+    return local
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -1007,6 +1032,17 @@ def export(env: Env, target: str, out: Path, since: tuple[int, ...]) -> None:
     with env.ledger() as ledger:
         idx = ledger.resolve(target)
         ev = LedgerVerifier(ledger).evidence(idx, match=None)
+        from provenance.errors import LogIntegrityError
+        from provenance.verify import check_chain
+
+        broken = [c for c in check_chain(ev).failures if c.number in (1, 3, 5)]
+        if broken:
+            # Records or proofs that cannot be served: the database is damaged, and a
+            # bundle of it would not even be well formed. (A chain that merely fails its
+            # signature checks is exported as it is: the bundle shows why.)
+            raise LogIntegrityError(
+                f"cannot export: the log is damaged ({broken[0].code}: {broken[0].detail})"
+            )
         cp = ledger.checkpoint()
         assert cp is not None
         cons = {}
@@ -1029,14 +1065,13 @@ def export(env: Env, target: str, out: Path, since: tuple[int, ...]) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    import tempfile
-
+    """Write a file others will read (bundles, checkpoints): whole or not at all, mode 0644
+    minus the umask, fsynced before it is renamed into place."""
     from provenance.errors import StoreError
 
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=path.name + ".", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-        )
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -1044,6 +1079,8 @@ def _write_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # --- log -----------------------------------------------------------------------------------
@@ -1141,7 +1178,7 @@ def log_prove(env: Env, record: str, size: int | None, as_json: bool) -> None:
     with env.ledger() as ledger:
         ref: str | int = (
             int(record)
-            if record.isdigit()
+            if record.isascii() and record.isdigit() and len(record) < 19
             else (record if record.startswith("sha256:") else ledger.resolve(record))
         )
         p = ledger.prove(ref, size)
@@ -1223,8 +1260,11 @@ def log_verify(env: Env, pinned: tuple[Path, ...], as_json: bool) -> None:
       provenance log verify --checkpoint yesterday.checkpoint
     """
     from provenance.audit import audit_log
+    from provenance.verify import checkpoint_size_unverified
 
     notes = [_read_text(p, "checkpoint") for p in pinned]
+    for note in notes:
+        checkpoint_size_unverified(note)  # a malformed pin is an error (3), not log damage
     with env.ledger() as ledger:
         total = ledger.size()
         with _progress(total, "auditing") as tick:

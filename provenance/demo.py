@@ -29,9 +29,15 @@ DEMO_PASSPHRASE = "correct horse battery staple"
 
 
 @contextmanager
-def _env(**values: str) -> Iterator[None]:
+def _env(**values: str | None) -> Iterator[None]:
+    """Set (or, for None, unset) environment variables for the demo, restoring them after:
+    the user's own ledger settings must not leak into the scratch ledger."""
     old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         yield
     finally:
@@ -85,7 +91,12 @@ def _run(work: Path, echo: Echo) -> int:
 
     with (
         _cwd(work),
-        _env(PROVENANCE_DB=str(work / "demo.db"), PROVENANCE_PASSPHRASE=DEMO_PASSPHRASE),
+        _env(
+            PROVENANCE_DB=str(work / "demo.db"),
+            PROVENANCE_PASSPHRASE=DEMO_PASSPHRASE,
+            PROVENANCE_LOG_KEY=None,
+            PROVENANCE_LOG_PASSPHRASE=None,
+        ),
     ):
         for name in (PHOTO, STRANGER):
             with as_file(files("provenance.data") / name) as src:

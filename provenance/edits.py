@@ -4,9 +4,11 @@
 parameters, so a verifier holding the parent image can re-apply them and compare the
 result's canonical pixels with the child's record (:func:`replay`). Only deterministic,
 lossless-to-describe operations are offered: crop, resize (Lanczos), rotate by a multiple
-of 90 degrees, and flip. The output is written losslessly as PNG (or WebP lossless) so the
-replayed pixels match exactly; a JPEG output is allowed but then replay can only be
-reported as a perceptual match.
+of 90 degrees, and flip. Replay re-encodes the result the way the child was written (PNG,
+lossless WebP, TIFF, or JPEG at quality 95) and compares canonical pixels exactly; a JPEG
+replay is exact only with the same JPEG encoder build. Records made by ``edit`` carry the
+claim ``provenance.edit = 1``; only those are replayed (a crop declared with ``derive``
+describes an edit made elsewhere, which cannot be expected to match to the pixel).
 
 Besides :mod:`provenance.imaging`, this is the only module using Pillow.
 """
@@ -22,6 +24,9 @@ from provenance.errors import ImageError, ProvenanceError
 from provenance.records import Action
 
 REPLAYABLE: Final = frozenset({"c2pa.cropped", "c2pa.resized", "c2pa.orientation"})
+#: The claim ``edit`` adds to its records; only records carrying it are replayed.
+REPLAY_CLAIM: Final = "provenance.edit"
+REPLAY_VERSION: Final = "1"
 OUTPUT_FORMATS: Final = {
     ".png": "PNG",
     ".webp": "WEBP",
@@ -108,17 +113,25 @@ def parse_rotate(degrees: int) -> Rotate:
 
 
 def from_actions(actions: Sequence[Action]) -> list[Operation] | None:
-    """The operations a list of recorded actions describes, or None if not replayable."""
+    """The operations a list of recorded actions describes, or None if not replayable.
+
+    Parameters come from a signed record, so they get the same bounds as the command line
+    (a non-empty crop box, at most 200 megapixels after a resize).
+    """
     ops: list[Operation] = []
     for a in actions:
         p: dict[str, Any] = dict(a.params)
         try:
             if a.action == "c2pa.cropped" and set(p) == {"left", "top", "right", "bottom"}:
-                ops.append(Crop(int(p["left"]), int(p["top"]), int(p["right"]), int(p["bottom"])))
-            elif a.action == "c2pa.resized" and set(p) == {"width", "height", "filter"}:
-                if p["filter"] != "lanczos":
+                box = [p["left"], p["top"], p["right"], p["bottom"]]
+                if not all(type(v) is int and v >= 0 for v in box):
                     return None
-                ops.append(Resize(int(p["width"]), int(p["height"])))
+                ops.append(parse_crop(",".join(str(v) for v in box)))
+            elif a.action == "c2pa.resized" and set(p) == {"width", "height", "filter"}:
+                if p["filter"] != "lanczos" or type(p["width"]) is not int \
+                        or type(p["height"]) is not int:
+                    return None
+                ops.append(parse_resize(f"{p['width']}x{p['height']}"))
             elif a.action == "c2pa.orientation" and set(p) == {"rotate"}:
                 ops.append(parse_rotate(int(p["rotate"])))
             elif a.action == "c2pa.orientation" and set(p) == {"flip"}:

@@ -10,6 +10,7 @@ never prints or exits; the CLI renders what it returns.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from provenance.checkpoint import (
     sign_checkpoint,
 )
 from provenance.errors import (
+    ForeignDatabaseError,
     ImageError,
     KeyFileError,
     KeyStateError,
@@ -225,6 +227,22 @@ def new_record(record: Record) -> NewRecord:
     )
 
 
+_ORIGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:/-]{0,199}")
+
+
+def check_origin(origin: str) -> None:
+    """A log origin: a schema-less URL-like name (no spaces, no '+', printable ASCII).
+
+    Raises:
+        ProvenanceError: the name cannot be a checkpoint origin / signed-note key name.
+    """
+    if _ORIGIN.fullmatch(origin) is None:
+        raise ProvenanceError(
+            f"invalid log origin {origin[:60]!r}",
+            hint="use a URL-like name without spaces or '+', e.g. newsroom.example/photos",
+        )
+
+
 class Ledger:
     """An open ledger. Create with :meth:`init` or :meth:`open`; close when done."""
 
@@ -233,6 +251,10 @@ class Ledger:
     ) -> None:
         self.store = store
         meta = store.meta()
+        if "origin" not in meta or "log_public_key" not in meta:
+            raise ForeignDatabaseError(
+                f"{store.display_url}: the ledger's meta table lacks its origin or log key"
+            )
         self.origin = meta["origin"]
         self.log_public = PublicKey.parse(meta["log_public_key"])
         self.log_verifier = NoteVerifier(self.origin, self.log_public)
@@ -273,17 +295,20 @@ class Ledger:
                 f"a log key already exists at {key_path}",
                 hint="remove it, or pass --log-key for a new one",
             )
-        if origin is None:
-            dbp = sqlite_path(url)
-            origin = f"provenance.local/{(dbp.stem if dbp else 'ledger')}"
-        passphrase_src = log_passphrase or log_passphrase_source()
         key = SigningKey.generate()
+        if origin is None:
+            # Unique per ledger, so two default ledgers never claim the same log name.
+            dbp = sqlite_path(url)
+            tag = key.public.key_id[7:15].replace("+", "-").replace("/", "_").lower()
+            origin = f"provenance.local/{(dbp.stem if dbp else 'ledger')}-{tag}"
+        check_origin(origin)
+        passphrase_src = log_passphrase or log_passphrase_source()
         passphrase = passphrase_src.get()
         kwargs: dict[str, Any] = {} if kdf_rounds is None else {"kdf_rounds": kdf_rounds}
         save_signing_key(key, key_path, passphrase, **kwargs)
         try:
             store = Store.create(url, origin=origin, log_public_key=key.public.openssh(origin))
-        except ProvenanceError:
+        except BaseException:
             for p in (key_path, key_path.with_name(key_path.name + ".pub")):
                 p.unlink(missing_ok=True)
             raise
@@ -404,7 +429,9 @@ class Ledger:
         bodies = self.store.records_at(i for _, i, _ in rows)
         for key_id, idx, rev in rows:
             st = parse_record(bodies[idx].body).statement
-            assert st.key is not None
+            if st.key is None or st.type != "key":
+                raise LogIntegrityError(f"key index row {key_id} points at record {idx}, "
+                                        f"a {st.type} record")
             out.append(KeyInfo(key_id, st.key.name or "", st.key.public or "", idx, rev))
         return out
 
@@ -620,7 +647,12 @@ class Ledger:
         try:
             tmp.write_bytes(encoded)
             res = self.derive(
-                [parent_id], tmp, key, [op.action() for op in ops], claims=claims, now=now
+                [parent_id],
+                tmp,
+                key,
+                [op.action() for op in ops],
+                claims={**(claims or {}), edits.REPLAY_CLAIM: edits.REPLAY_VERSION},
+                now=now,
             )
             os.replace(tmp, out)
         except OSError as exc:
@@ -706,7 +738,25 @@ class Ledger:
         return out
 
     def checkpoint(self) -> StoredCheckpoint | None:
-        return self.store.latest_checkpoint()
+        """The latest checkpoint, its signed note checked against the log key and its row.
+
+        Raises:
+            LogIntegrityError: the stored note does not verify or disagrees with its row (it
+                must never be printed, pinned or exported as if it were the log's).
+        """
+        from provenance.checkpoint import open_checkpoint
+        from provenance.errors import CheckpointError
+
+        cp = self.store.latest_checkpoint()
+        if cp is None:
+            return None
+        try:
+            opened = open_checkpoint(cp.note, self.log_verifier)
+        except CheckpointError as exc:
+            raise LogIntegrityError(f"the latest checkpoint does not verify: {exc}") from exc
+        if (opened.size, opened.root) != (cp.size, cp.root):
+            raise LogIntegrityError("the latest checkpoint's note disagrees with its row")
+        return cp
 
     def size(self) -> int:
         return self.store.size()
@@ -956,17 +1006,16 @@ class LedgerVerifier:
                     continue
                 if [ids.get(p) for p in st.parents] != [parent]:
                     continue
-                out.append(
-                    Replay(
-                        child,
-                        parent,
-                        sha,
-                        pix,
-                        edits.replay_pixels(
+                pixels: str | None = None
+                detail = ""
+                if st.claims.get(edits.REPLAY_CLAIM) == edits.REPLAY_VERSION:
+                    try:
+                        pixels = edits.replay_pixels(
                             data, st.actions, out_format=st.asset.format, name=str(path)
-                        ),
-                    )
-                )
+                        )
+                    except (edits.EditError, ImageError) as exc:
+                        pixels, detail = "", f"the recorded edit cannot be replayed: {exc}"
+                out.append(Replay(child, parent, sha, pix, pixels, detail))
         return tuple(out)
 
     def verify_image(
@@ -1004,11 +1053,11 @@ class LedgerVerifier:
 
     def check_pins(self, pinned: Sequence[str]) -> Report | None:
         """A ``tampered`` report when the log is not consistent with a pinned checkpoint."""
-        from provenance.verify import check_pins_only
+        from provenance.verify import check_pins_only, empty_log_report
 
         cp = self.store.latest_checkpoint()
         if cp is None:
-            return None
+            return empty_log_report(pinned)
         ev = self.evidence_pins(pinned, cp.size)
         return check_pins_only(cp.note, self.ledger.log_verifier, ev)
 

@@ -266,6 +266,20 @@ def missing_record_report(index: int) -> Report:
     )
 
 
+def empty_log_report(pinned: Sequence[str]) -> Report | None:
+    """The log has no checkpoint at all, yet checkpoints of it were pinned: it was wiped."""
+    sizes = [checkpoint_size_unverified(n) for n in pinned]
+    if not any(sizes):
+        return None
+    check = Check(4, CHECK_NAMES[4])
+    check.fail("checkpoint.inconsistent",
+               f"the log is empty, but a pinned checkpoint has size {max(sizes)}")
+    checks = [check if n == 4 else Check(n, CHECK_NAMES[n], status="skip", code="no.match")
+              for n in CHECK_NAMES]
+    return Report(verdict="tampered", checks=checks,
+                  notes=["the log was emptied after a checkpoint of it was pinned"])
+
+
 def check_pins_only(
     checkpoint_note: str, log_key: NoteVerifier, pinned: Sequence[PinnedCheckpoint]
 ) -> Report | None:
@@ -586,6 +600,17 @@ def _check_image(ev: Evidence, subject: Record, c6: Check, c7: Check, report: Re
             c6.code = "softBinding.match"
             c6.detail = f"perceptual match: pHash-64 {d64} bits, pHash-256 {d256} bits"
         c7.code, c7.detail = "softBinding.recomputed", "distances computed from the image"
+    elif ev.match == "pixels" and (d64 > ev.phash64_max or d256 > ev.phash256_max):
+        # Same pixels in another container: the hashes may differ by the JPEG draft decode
+        # (DCT-domain scaling) but never by more than a re-encode does.
+        c7.fail(
+            "softBinding.mismatch",
+            f"the record's perceptual hashes are far from the image's (pHash-64 off by "
+            f"{d64} bits, pHash-256 by {d256})",
+        )
+    elif ev.match == "pixels":
+        c7.code = "softBinding.match"
+        c7.detail = f"recomputed hashes within {d64}/{d256} bits of the record's"
     elif d64 != 0 or d256 != 0:
         c7.fail(
             "softBinding.mismatch",
@@ -634,6 +659,7 @@ def _check_replays(replays: Sequence[Replay], parsed: dict[int, Record], check: 
         if rp.pixels != child.statement.asset.pixels:
             check.fail(
                 "replay.mismatch",
+                rp.detail or
                 f"re-applying record {rp.child}'s actions to the parent image does not "
                 "reproduce its pixels",
                 rp.child,

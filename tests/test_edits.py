@@ -89,7 +89,14 @@ def test_attack_edit_whose_pixels_do_not_follow_its_actions(
     forged = edits.apply(data, [edits.Crop(1, 0, 301, 200)], out_format="PNG")
     lie = lenv.tmp / "lie.png"
     lie.write_bytes(forged)
-    lenv.ledger.derive([str(photos[0])], lie, lenv.desk, [claimed.action()], now=FIXED_NOW)
+    lenv.ledger.derive(
+        [str(photos[0])],
+        lie,
+        lenv.desk,
+        [claimed.action()],
+        claims={edits.REPLAY_CLAIM: edits.REPLAY_VERSION},  # "made with provenance edit"
+        now=FIXED_NOW,
+    )
     plain, _ = LedgerVerifier(lenv.ledger).verify_image(lie)
     assert plain.verdict == "verified"  # without the parent image nothing can tell
     report, _ = LedgerVerifier(lenv.ledger).verify_image(lie, parent_images=[photos[0]])
@@ -173,3 +180,51 @@ def test_cli_edit_refuses_to_overwrite_and_reports_json(
     assert r.exit_code == 2
     r = run_cli("--db", lenv.db, "verify", out, "--parent-image", photos[0], "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["checks"][7]["code"] == "replay.match"
+
+
+def test_a_crop_declared_with_derive_is_not_replayed(lenv: LedgerEnv, photos: list[Path]) -> None:
+    """A crop made in another program and declared with derive describes the edit; it was
+    never promised to match our pixels, so it is not replayed (and not called tampered)."""
+    lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
+    data = photos[0].read_bytes()
+    elsewhere = lenv.tmp / "elsewhere.jpg"
+    elsewhere.write_bytes(
+        edits.apply(data, [edits.Crop(0, 0, 300, 200)], out_format="JPEG", quality=80)
+    )
+    lenv.ledger.derive(
+        [str(photos[0])], elsewhere, lenv.desk, [edits.Crop(0, 0, 300, 200).action()], now=FIXED_NOW
+    )
+    report, _ = LedgerVerifier(lenv.ledger).verify_image(elsewhere, parent_images=[photos[0]])
+    assert report.verdict == "verified"
+    assert report.checks[7].code == "replay.notReplayable"
+
+
+def test_replay_with_impossible_recorded_parameters_is_a_mismatch(
+    lenv: LedgerEnv, photos: list[Path]
+) -> None:
+    """Signed parameters get the command line's bounds: a crop box outside the parent, or a
+    reversed one, is reported (replay.mismatch), never a traceback or a huge allocation."""
+    lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
+    out = lenv.tmp / "odd.png"
+    out.write_bytes(edits.apply(photos[0].read_bytes(), [edits.Rotate(180)], out_format="PNG"))
+    lenv.ledger.derive(
+        [str(photos[0])],
+        out,
+        lenv.desk,
+        [Action("c2pa.cropped", {"left": 0, "top": 0, "right": 99999, "bottom": 10})],
+        claims={edits.REPLAY_CLAIM: edits.REPLAY_VERSION},
+        now=FIXED_NOW,
+    )
+    report, _ = LedgerVerifier(lenv.ledger).verify_image(out, parent_images=[photos[0]])
+    assert report.checks[7].code == "replay.mismatch"
+    assert "cannot be replayed" in report.checks[7].detail
+    assert (
+        edits.from_actions([Action("c2pa.cropped", {"left": 5, "top": 0, "right": 1, "bottom": 9})])
+        is None
+    )
+    assert (
+        edits.from_actions(
+            [Action("c2pa.resized", {"width": 100000, "height": 100000, "filter": "lanczos"})]
+        )
+        is None
+    )

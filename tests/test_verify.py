@@ -507,8 +507,14 @@ def test_check7_record_hashes_differ_from_the_image_on_an_exact_match(
     img = log.image_of(rec(log, EDIT), **{field: with_bits_flipped(getattr(asset, field), 1)})
     report = judge(log, image=img)
     assert failed(report) == {7: "softBinding.mismatch"}
-    for match in ("pixels",):
-        assert failed(judge(log, match=match, image=img)) == {7: "softBinding.mismatch"}
+    # A pixel match (same pixels, other container) tolerates what the JPEG draft decode can
+    # shift, up to the lookup thresholds, and no further.
+    assert judge(log, match="pixels", image=img).verdict == "verified"
+    far = log.image_of(
+        rec(log, EDIT),
+        **{field: with_bits_flipped(getattr(asset, field), 11 if field == "phash64" else 41)},
+    )
+    assert failed(judge(log, match="pixels", image=far)) == {7: "softBinding.mismatch"}
 
 
 def test_check7_not_computed_is_skipped(log: ToyLog) -> None:
