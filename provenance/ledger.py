@@ -302,6 +302,10 @@ class Ledger:
             tag = key.public.key_id[7:15].replace("+", "-").replace("/", "_").lower()
             origin = f"provenance.local/{(dbp.stem if dbp else 'ledger')}-{tag}"
         check_origin(origin)
+        try:
+            key_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KeyFileError(f"cannot create {key_path.parent}: {exc.strerror or exc}") from exc
         passphrase_src = log_passphrase or log_passphrase_source()
         passphrase = passphrase_src.get()
         kwargs: dict[str, Any] = {} if kdf_rounds is None else {"kdf_rounds": kdf_rounds}
