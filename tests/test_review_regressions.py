@@ -156,3 +156,18 @@ def test_demo_ignores_the_users_log_key_settings(
     r = run_cli("demo", "--keep", tmp_path / "demo")
     assert r.exit_code == 0, r.output[-2000:]
     assert not (tmp_path / "users.logkey").exists()
+
+
+def test_another_keys_self_revocation_does_not_disturb_verification(
+    lenv: LedgerEnv, photos: list[Path], run_cli: Any
+) -> None:
+    """Every key event goes into the evidence (the checkpoint commits to all of them), not
+    only those of the chain's signers: desk revoking itself leaves alice's photo verified."""
+    lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
+    lenv.ledger.revoke_key(lenv.desk.key_id, by=lenv.desk, now=FIXED_NOW)
+    lenv.ledger.close()
+    r = run_cli("--db", lenv.db, "verify", photos[0])
+    assert r.exit_code == 0, r.stdout
+    b = lenv.tmp / "b.json"
+    assert run_cli("--db", lenv.db, "export", photos[0], "-o", b).exit_code == 0
+    assert run_cli("--db", lenv.db, "verify", photos[0], "--bundle", b).exit_code == 0
