@@ -163,6 +163,8 @@ class Statement:
     key: KeyRef | None = None
     claims: Mapping[str, str] = field(default_factory=dict)
     v: int = STATEMENT_VERSION
+    # canonical bytes, remembered when parsed from canonical input (not part of equality)
+    _canonical: bytes | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Re-validate through the strict parser so a Statement can never be malformed.
@@ -187,7 +189,7 @@ class Statement:
         return self._raw_json()
 
     def canonical(self) -> bytes:
-        return canonical(self.to_json())
+        return self._canonical if self._canonical is not None else canonical(self.to_json())
 
     @classmethod
     def from_json(cls, obj: JSONValue) -> Statement:
@@ -257,6 +259,7 @@ class Statement:
             "key": None,
             "claims": {},
             "v": STATEMENT_VERSION,
+            "_canonical": None,
         }
         defaults.update(kwargs)
         for name, value in defaults.items():
@@ -271,6 +274,7 @@ class Record:
     statement: Statement
     signer: str
     sig: bytes
+    _canonical: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, JSONValue]:
         return {
@@ -280,7 +284,7 @@ class Record:
         }
 
     def canonical(self) -> bytes:
-        return canonical(self.to_json())
+        return self._canonical if self._canonical is not None else canonical(self.to_json())
 
     @property
     def record_id(self) -> str:
@@ -327,8 +331,14 @@ def parse_record(data: bytes) -> Record:
     record = Record.from_json(obj)
     if canonical(obj) != data:
         raise RecordError("record is not in canonical form (RFC 8785)")
-    if record.canonical() != data:
+    if record.to_json() != obj:
         raise RecordError("record does not round-trip to the same bytes")
+    # The input is canonical, so the statement's canonical bytes are the value of its
+    # "statement" member, the last one ("sig" < "signer" < "statement"); neither the
+    # base64 signature nor the key id can contain the separator.
+    start = data.index(b',"statement":') + len(b',"statement":')
+    object.__setattr__(record.statement, "_canonical", data[start:-1])
+    object.__setattr__(record, "_canonical", data)
     return record
 
 

@@ -273,5 +273,7 @@ def test_round_trip_property(params: dict[str, Any], claims: dict[str, str]) -> 
     rec = sign_statement(st_, SigningKey.from_seed(bytes(32)))
     again = parse_record(rec.canonical())
     assert again.canonical() == rec.canonical()
+    # the statement bytes remembered from the input are exactly its canonical form
+    assert again.statement.canonical() == canonical(again.statement.to_json())
     assert again.record_id == rec.record_id
     assert isinstance(again, Record)
