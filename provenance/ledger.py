@@ -170,6 +170,15 @@ def collect_images(paths: Iterable[str | os.PathLike[str]], *, recursive: bool) 
             yield p
 
 
+def _worker_init() -> None:
+    """Digest workers run one thread each: the pool already fills the cores, and a second
+    decode thread per worker only competes with the other workers (measured: 2 processes
+    1.96x one single-threaded process, against 1.5-1.76x with threads)."""
+    from provenance.imaging import THREADS_ENV
+
+    os.environ[THREADS_ENV] = "0"
+
+
 def _digest_path(path: str) -> AssetDigests | str:
     """Worker entry point: digests of one file, or the error message (picklable)."""
     try:
@@ -551,7 +560,7 @@ class Ledger:
                     yield finish(path, _digest_data(data, path))
             return
         window = max(4, workers * 4)
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
             queue: list[tuple[str, SignResult | Future[AssetDigests | str]]] = []
             for path in paths:
                 pre, _ = precheck(path, keep=False)
