@@ -665,6 +665,11 @@ def derive(
     key = _load_key(key_file, passphrase_file)
     with env.ledger() as ledger:
         res = ledger.derive(list(parent), child, key, action_objs, claims=_parse_claims(claims))
+    _emit_edit_result(res, as_json)
+
+
+def _emit_edit_result(res: SignResult, as_json: bool, prefix: str = "") -> None:
+    """Render the receipt of ``derive`` or ``edit``."""
     if as_json:
         _emit_json(
             {
@@ -677,7 +682,7 @@ def derive(
         )
         return
     word = "recorded" if res.status == "signed" else "already logged"
-    click.echo(f"{word} {res.path}  {res.record_id}  (log index {res.index})")
+    click.echo(f"{prefix}{word} {res.path}  {res.record_id}  (log index {res.index})")
 
 
 @cli.command()
@@ -741,19 +746,7 @@ def edit(
     key = _load_key(key_file, passphrase_file)
     with env.ledger() as ledger:
         res = ledger.edit(source, out, ops, key, claims=_parse_claims(claims), overwrite=force)
-    if as_json:
-        _emit_json(
-            {
-                "path": res.path,
-                "status": res.status,
-                "record_id": res.record_id,
-                "index": res.index,
-                "sha256": res.sha256,
-            }
-        )
-        return
-    word = "recorded" if res.status == "signed" else "already logged"
-    click.echo(f"wrote {out}; {word} {res.record_id}  (log index {res.index})")
+    _emit_edit_result(res, as_json, prefix=f"wrote {out}; ")
 
 
 # --- history / verify / export -------------------------------------------------------------

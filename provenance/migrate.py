@@ -17,15 +17,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 
-LOG_TABLES: Final = (
-    "records",
-    "assets",
-    "parents",
-    "nodes",
-    "checkpoints",
-    "keys",
-    "revocations",
-)
+from provenance import store as _store
+
+# The tables whose rows are never updated or deleted; defined once, beside the schema.
+LOG_TABLES: Final = _store.LOG_TABLES
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
