@@ -571,7 +571,7 @@ def test_fuzz_structural_mutations_never_verify(genuine: Genuine, data: st.DataO
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed it
         if op == "set":
-            parent[path[-1]] = data.draw(_json)
+            parent[path[-1]] = copy.deepcopy(data.draw(_json))  # never mutate a drawn value
         elif op == "tweak" and isinstance(current, str):
             parent[path[-1]] = _tweak_string(current, data)
         elif op == "tweak" and isinstance(current, int) and not isinstance(current, bool):
