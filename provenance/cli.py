@@ -16,7 +16,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -1296,5 +1295,5 @@ def demo(keep: Path | None) -> None:
     """
     from provenance.demo import run_demo
 
-    code = run_demo(keep, echo=click.echo, now=datetime.now(UTC))
+    code = run_demo(keep, echo=click.echo)
     sys.exit(code)

@@ -17,7 +17,6 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from importlib.resources import as_file, files
 from pathlib import Path
 
@@ -58,7 +57,7 @@ def _cwd(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
-def run_demo(keep: Path | None, *, echo: Echo, now: datetime) -> int:
+def run_demo(keep: Path | None, *, echo: Echo) -> int:
     """Run the demo; returns 0 when every step gave the expected exit code."""
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)

@@ -547,16 +547,6 @@ class Store:
                     out[rid] = idx
         return out
 
-    def children_of(self, idx: int) -> list[int]:
-        with self._read() as conn:
-            return list(
-                conn.execute(
-                    select(_parents.c.child)
-                    .where(_parents.c.parent == idx)
-                    .order_by(_parents.c.child)
-                ).scalars()
-            )
-
     def records_by_signer(self, signer: str, *, kind: str | None = None) -> list[StoredRecord]:
         """Records signed by ``signer`` (optionally of one kind), in log order."""
         q = select(_records).where(_records.c.signer == signer)
@@ -589,22 +579,6 @@ class Store:
     def nodes(self, ids: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         with self._read() as conn:
             return _fetch_nodes(conn, ids)
-
-    def iter_nodes(self, batch: int = 20000) -> Iterator[tuple[int, bytes]]:
-        pos = -1
-        while True:
-            with self._read() as conn:
-                rows = conn.execute(
-                    select(_nodes.c.key, _nodes.c.hash)
-                    .where(_nodes.c.key > pos)
-                    .order_by(_nodes.c.key)
-                    .limit(batch)
-                ).all()
-            if not rows:
-                return
-            for r in rows:
-                yield r[0], r[1]
-            pos = rows[-1][0]
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         with self._read() as conn:
@@ -872,14 +846,6 @@ class Store:
         except SQLAlchemyError as exc:
             raise _translate(exc, "appending to the log") from exc
         return result
-
-    def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
-        """Store an extra signed checkpoint (for example after a log key rotation)."""
-        try:
-            with self._writer.begin() as conn:
-                conn.execute(_checkpoints.insert(), [{"size": size, "root": root, "note": note}])
-        except SQLAlchemyError as exc:
-            raise _translate(exc, "storing a checkpoint") from exc
 
     # --- for tests and tamper drills --------------------------------------------------------
     def raw_connection(self) -> Connection:
