@@ -369,7 +369,11 @@ def keys_register(env: Env, keyfile: Path, name: str | None, as_json: bool) -> N
     """
     from provenance.keys import load_public_key_file
 
-    public = load_public_key_file(keyfile)
+    # An encrypted PKCS#8 private key needs its passphrase (file, env, prompt) to yield its
+    # public half; OpenSSH keys carry theirs in the clear.
+    public = load_public_key_file(
+        keyfile, _passphrase_source(None, prompt_text=f"Passphrase for {keyfile}")
+    )
     label = name or keyfile.name.removesuffix(".pub").removesuffix(".key")
     with env.ledger() as ledger:
         idx, rid = ledger.register_key(public, label)

@@ -54,7 +54,7 @@ from provenance.errors import (
 )
 
 SCHEMA_ID: Final = "provenance-ledger"
-HEAD_REVISION: Final = "0002"
+HEAD_REVISION: Final = "0003"
 LOG_TABLES: Final = (
     "records",
     "assets",
@@ -375,7 +375,7 @@ class Store:
         except SQLAlchemyError as exc:
             raise _translate(exc, "opening the ledger") from exc
         if rev != HEAD_REVISION:
-            known = {"0001", HEAD_REVISION}
+            known = {"0001", "0002", HEAD_REVISION}
             if rev not in known:
                 raise ForeignDatabaseError(
                     f"ledger schema revision {rev!r} is newer than this program understands",

@@ -146,7 +146,7 @@ def test_init_creates_the_schema_with_its_triggers(pg_url: str, tmp_path: Path, 
     )
     assert types["records.body"] == "bytea" and types["assets.phash256"] == "bytea"
     assert types["nodes.key"] == "bigint" and types["assets.phash64"] == "bigint"
-    assert {t for _, t in _triggers(pg_url)} == set(LOG_TABLES)
+    assert {t for _, t in _triggers(pg_url)} == {*LOG_TABLES, "meta"}
     r = run_cli("--db", pg_url, "--log-key", tmp_path / "other.key", "init")
     assert r.exit_code == 3 and "already has tables" in r.stderr, r.output
     assert not (tmp_path / "other.key").exists()

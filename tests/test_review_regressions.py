@@ -171,3 +171,30 @@ def test_another_keys_self_revocation_does_not_disturb_verification(
     b = lenv.tmp / "b.json"
     assert run_cli("--db", lenv.db, "export", photos[0], "-o", b).exit_code == 0
     assert run_cli("--db", lenv.db, "verify", photos[0], "--bundle", b).exit_code == 0
+
+
+def test_register_encrypted_pkcs8_key_uses_the_passphrase(lenv: LedgerEnv, run_cli: Any) -> None:
+    golden = Path(__file__).resolve().parent / "golden" / "keys_pkcs8_ed25519_encrypted.pem"
+    r = run_cli(
+        "--db",
+        lenv.db,
+        "keys",
+        "register",
+        golden,
+        "--name",
+        "p8",
+        env={"PROVENANCE_PASSPHRASE": "secret"},
+    )
+    assert r.exit_code == 0, r.stderr
+    r = run_cli("--db", lenv.db, "keys", "register", golden, "--name", "p8b")
+    assert r.exit_code == 3 and "passphrase" in r.stderr.lower()
+
+
+def test_meta_is_append_only(lenv: LedgerEnv) -> None:
+    lenv.ledger.close()
+    con = sqlite3.connect(lenv.db)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        con.execute("UPDATE meta SET value = 'x' WHERE key = 'origin'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        con.execute("DELETE FROM meta")
+    con.close()
