@@ -38,7 +38,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from provenance import merkle
@@ -873,7 +873,7 @@ class _ReadCtx:
             self._cm.__exit__(et, ev, tb)
         except SQLAlchemyError as exc:
             raise _translate(exc, "reading the ledger") from exc
-        if isinstance(ev, (OperationalError, DBAPIError)):
+        if isinstance(ev, SQLAlchemyError):
             raise _translate(ev, "reading the ledger") from ev
 
 
