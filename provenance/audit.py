@@ -22,12 +22,10 @@ from provenance import merkle
 from provenance.checkpoint import open_checkpoint
 from provenance.errors import (
     CheckpointError,
-    KeyFileError,
     LogIntegrityError,
     MerkleError,
     RecordError,
 )
-from provenance.keys import PublicKey
 from provenance.records import (
     KEY_EVENTS_START,
     Record,
@@ -36,6 +34,7 @@ from provenance.records import (
     parse_record,
     record_id,
 )
+from provenance.trust import KeyBook
 
 if TYPE_CHECKING:
     from provenance.ledger import Ledger
@@ -102,13 +101,6 @@ class AuditResult:
         }
 
 
-@dataclass(slots=True)
-class _Key:
-    public: PublicKey | None
-    registered: int
-    revoked: int | None = None
-
-
 def audit_log(
     ledger: Ledger,
     *,
@@ -122,7 +114,8 @@ def audit_log(
     verifier = ledger.log_verifier
     result = AuditResult()
     compact = merkle.CompactRange()
-    keys: dict[str, _Key] = {}
+    book = KeyBook(log_key)
+    keys = book.keys
     # Audit the log as it stood when we started: other processes may append meanwhile, and
     # everything below this size is final in an append-only log.
     bound = store.size()
@@ -224,26 +217,14 @@ def audit_log(
             if stored.kind != st.type or stored.signer != rec.signer:
                 result.add(i, "index.record-columns",
                            "the stored kind/signer columns differ from the signed record")
-            # signature, judged by log position
-            _audit_signature(i, rec, keys, log_key, result)
+            # signature, judged by log position (the rules verify.py applies too)
+            verdict = book.judge(i, rec)
+            if verdict is not None:
+                result.add(i, f"signature.{verdict[0]}", verdict[1])
+            book.observe(i, rec)
             if st.type in ("key", "revoke"):
                 key_events = (key_events[0] + 1,
                               fold_key_event(key_events[1], i, record_id(stored.body)))
-            if st.type == "key" and st.key is not None and rec.signer == log_key.key_id:
-                if st.key.id not in keys:
-                    try:
-                        pub: PublicKey | None = PublicKey.parse(st.key.public or "")
-                    except KeyFileError:
-                        pub = None
-                    keys[st.key.id] = _Key(pub if pub and pub.key_id == st.key.id else None, i)
-            elif (
-                st.type == "revoke"
-                and st.key is not None
-                and st.key.id in keys
-                and keys[st.key.id].revoked is None
-                and rec.signer in (log_key.key_id, st.key.id)
-            ):
-                keys[st.key.id].revoked = i
             # derived index rows
             row = digests.get(i)
             if st.asset is not None:
@@ -353,31 +334,6 @@ def audit_log(
     for note in pinned:
         _audit_pinned(note, ledger, size, compact.root(), result)
     return result
-
-
-def _audit_signature(
-    i: int, rec: Any, keys: dict[str, _Key], log_key: PublicKey, result: AuditResult
-) -> None:
-    st = rec.statement
-    msg = st.canonical()
-    if rec.signer == log_key.key_id:
-        if st.type not in ("key", "revoke"):
-            result.add(i, "signature.untrusted", "the log key signs only key and revoke records")
-        elif not log_key.verify(rec.sig, msg):
-            result.add(i, "signature.invalid", "bad log-key signature")
-        return
-    k = keys.get(rec.signer)
-    if k is None or k.public is None:
-        result.add(i, "signature.untrusted", f"signer {rec.signer} is not registered before it")
-        return
-    if k.revoked is not None and k.revoked < i:
-        result.add(i, "signature.revoked", f"signer {rec.signer} was revoked at {k.revoked}")
-        return
-    if st.type == "key" or (st.type == "revoke" and st.key is not None and st.key.id != rec.signer):
-        result.add(i, "signature.untrusted", "only the log key registers or revokes other keys")
-        return
-    if not k.public.verify(rec.sig, msg):
-        result.add(i, "signature.invalid", "signature does not verify")
 
 
 def _compare_nodes(

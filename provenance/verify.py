@@ -36,12 +36,10 @@ from provenance import merkle
 from provenance.checkpoint import Checkpoint, NoteVerifier, open_checkpoint, parse_note
 from provenance.errors import (
     CheckpointError,
-    KeyFileError,
     MerkleError,
     RecordError,
     VerificationError,
 )
-from provenance.keys import PublicKey
 from provenance.records import (
     KEY_EVENTS_START,
     Record,
@@ -50,6 +48,7 @@ from provenance.records import (
     parse_record,
     record_id,
 )
+from provenance.trust import KeyBook, KeyState
 
 Verdict = Literal["verified", "tampered", "unknown", "similar"]
 MatchKind = Literal["sha256", "pixels", "perceptual"]
@@ -367,9 +366,11 @@ def check_chain(ev: Evidence) -> Report:
                 )
 
     # (2) key state as the log records it, then every signature.
-    keys = _key_state(parsed, ev.log_key.public)
+    book = KeyBook(ev.log_key.public)
     for idx in sorted(parsed):
-        _check_signature(idx, parsed[idx], keys, ev.log_key.public, checks[2])
+        book.observe(idx, parsed[idx])
+    for idx in sorted(parsed):
+        _check_signature(idx, parsed[idx], book, checks[2])
     # The checkpoint commits to every key event below its size: the evidence must hold all
     # of them, or a hidden revocation would go unnoticed.
     if cp is not None:
@@ -391,7 +392,9 @@ def check_chain(ev: Evidence) -> Report:
     _check_replays(ev.replays, parsed, checks[8])
 
     report.checks = [checks[n] for n in sorted(checks)]
-    report.chain = [_step(i, parsed[i], keys, report.checks) for i in chain_idx if i in parsed]
+    report.chain = [
+        _step(i, parsed[i], book.keys, report.checks) for i in chain_idx if i in parsed
+    ]
     failed = any(c.status == "fail" for c in report.checks)
     if failed:
         report.verdict = "tampered"
@@ -417,40 +420,6 @@ def verify_chain(ev: Evidence) -> Report:
 
 
 # --- helpers -------------------------------------------------------------------------------
-@dataclass(slots=True)
-class _KeyState:
-    public: PublicKey | None
-    name: str | None
-    registered: int
-    revoked: int | None = None
-
-
-def _key_state(parsed: dict[int, Record], log_key: PublicKey) -> dict[str, _KeyState]:
-    """Registrations (signed by the log key) and revocations, in log order."""
-    keys: dict[str, _KeyState] = {}
-    for idx in sorted(parsed):
-        rec = parsed[idx]
-        st = rec.statement
-        if st.key is None:
-            continue
-        if st.type == "key" and rec.signer == log_key.key_id and st.key.id not in keys:
-            try:
-                pub = PublicKey.parse(st.key.public or "")
-            except KeyFileError:
-                pub = None
-            if pub is not None and pub.key_id != st.key.id:
-                pub = None
-            keys[st.key.id] = _KeyState(pub, st.key.name, idx)
-        elif (
-            st.type == "revoke"
-            and st.key.id in keys
-            and keys[st.key.id].revoked is None
-            and rec.signer in (log_key.key_id, st.key.id)
-        ):
-            keys[st.key.id].revoked = idx
-    return keys
-
-
 def _check_key_events(cp: Checkpoint, parsed: dict[int, Record],
                       bodies: dict[int, ProvenRecord], check: Check) -> None:
     try:
@@ -473,45 +442,18 @@ def _check_key_events(cp: Checkpoint, parsed: dict[int, Record],
         )
 
 
-def _check_signature(
-    idx: int, rec: Record, keys: dict[str, _KeyState], log_key: PublicKey, check: Check
-) -> None:
-    st = rec.statement
-    message = st.canonical()
-    if rec.signer == log_key.key_id:
-        if st.type not in ("key", "revoke"):
-            check.fail(
-                "signingCredential.untrusted",
-                f"record {idx}: the log key signs only key and revoke records",
-                idx,
-            )
-        elif not log_key.verify(rec.sig, message):
-            check.fail("claimSignature.mismatch", f"record {idx}: bad log-key signature", idx)
-        return
-    state = keys.get(rec.signer)
-    if state is None or state.registered >= idx or state.public is None:
-        check.fail(
-            "signingCredential.untrusted",
-            f"record {idx}: signer {rec.signer} is not registered before it",
-            idx,
-        )
-        return
-    if state.revoked is not None and state.revoked < idx:
-        check.fail(
-            "signingCredential.revoked",
-            f"record {idx}: signer {rec.signer} was revoked at record {state.revoked}",
-            idx,
-        )
-        return
-    if st.type == "key" or (st.type == "revoke" and st.key is not None and st.key.id != rec.signer):
-        check.fail(
-            "signingCredential.untrusted",
-            f"record {idx}: only the log key registers keys or revokes other keys",
-            idx,
-        )
-        return
-    if not state.public.verify(rec.sig, message):
-        check.fail("claimSignature.mismatch", f"record {idx}: signature does not verify", idx)
+_VERIFY_CODES: dict[str, str] = {
+    "untrusted": "signingCredential.untrusted",
+    "revoked": "signingCredential.revoked",
+    "invalid": "claimSignature.mismatch",
+}
+
+
+def _check_signature(idx: int, rec: Record, book: KeyBook, check: Check) -> None:
+    verdict = book.judge(idx, rec)
+    if verdict is not None:
+        failure, detail = verdict
+        check.fail(_VERIFY_CODES[failure], f"record {idx}: {detail}", idx)
 
 
 def _walk_chain(
@@ -704,7 +646,7 @@ def _check_pinned(
         )
 
 
-def _step(idx: int, rec: Record, keys: dict[str, _KeyState], checks: Sequence[Check]) -> ChainStep:
+def _step(idx: int, rec: Record, keys: dict[str, KeyState], checks: Sequence[Check]) -> ChainStep:
     st = rec.statement
     problems = [f"{p.code}: {p.detail}" for c in checks for p in c.problems if p.index == idx]
     state = keys.get(rec.signer)
