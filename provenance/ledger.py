@@ -374,8 +374,9 @@ class Ledger:
     def _checkpoint_signer(self) -> CheckpointSigner:
         signer = NoteSigner(self.origin, self.log_signer())
 
-        def sign(size: int, root: bytes, previous: str | None,
-                 key_events: list[tuple[int, bytes]]) -> str:
+        def sign(
+            size: int, root: bytes, previous: str | None, key_events: list[tuple[int, bytes]]
+        ) -> str:
             count, state = 0, KEY_EVENTS_START
             if previous is not None:
                 text, _ = parse_note(previous)
@@ -409,7 +410,7 @@ class Ledger:
             time=_now(now),
             key=KeyRef(id=public.key_id, public=public.openssh(), name=name),
         )
-        rec = sign_statement(st, _KeyIdSigner(self.log_signer()))
+        rec = sign_statement(st, self.log_signer())
         [(idx, _)] = self._append([rec], dedupe=False)
         return idx, rec.record_id
 
@@ -432,7 +433,7 @@ class Ledger:
         signer: SigningKey = by if by is not None else self.log_signer()
         if by is not None and by.public.key_id != key_id:
             raise KeyStateError("a key can only revoke itself; the log key revokes any key")
-        rec = sign_statement(st, _KeyIdSigner(signer))
+        rec = sign_statement(st, signer)
         [(idx, _)] = self._append([rec], dedupe=False)
         return idx, rec.record_id
 
@@ -443,8 +444,9 @@ class Ledger:
         for key_id, idx, rev in rows:
             st = parse_record(bodies[idx].body).statement
             if st.key is None or st.type != "key":
-                raise LogIntegrityError(f"key index row {key_id} points at record {idx}, "
-                                        f"a {st.type} record")
+                raise LogIntegrityError(
+                    f"key index row {key_id} points at record {idx}, a {st.type} record"
+                )
             out.append(KeyInfo(key_id, st.key.name or "", st.key.public or "", idx, rev))
         return out
 
@@ -483,7 +485,6 @@ class Ledger:
         image is reported with status ``error`` and the rest of the batch continues.
         """
         self._require_usable(key)
-        signer = _KeyIdSigner(key)
         results: list[SignResult] = []
         pending: list[tuple[str, Record, str]] = []
         claims = dict(claims or {})
@@ -511,7 +512,7 @@ class Ledger:
             st = Statement(
                 type="capture", time=_now(now), asset=asset_from_digests(outcome), claims=claims
             )
-            pending.append((path, sign_statement(st, signer), outcome.sha256))
+            pending.append((path, sign_statement(st, key), outcome.sha256))
             if len(pending) >= batch_size:
                 flush()
         flush()
@@ -614,7 +615,7 @@ class Ledger:
             actions=tuple(actions),
             claims=claims or {},
         )
-        rec = sign_statement(st, _KeyIdSigner(key))
+        rec = sign_statement(st, key)
         [(idx, created)] = self._append([rec])
         rid = rec.record_id if created else self._rid_at(idx)
         return SignResult(
@@ -884,17 +885,6 @@ class Ledger:
         return self._index
 
 
-class _KeyIdSigner:
-    """Adapter giving a SigningKey the ``key_id`` attribute records.sign_statement expects."""
-
-    def __init__(self, key: SigningKey) -> None:
-        self._key = key
-        self.key_id = key.public.key_id
-
-    def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message)
-
-
 def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -1052,7 +1042,8 @@ class LedgerVerifier:
         if parent_images:
             from dataclasses import replace
 
-            ev = replace(ev, replays=self.replays(self.ledger.ancestry(best.index), parent_images))
+            # the evidence already holds the ancestry (key events among it are skipped)
+            ev = replace(ev, replays=self.replays([r.index for r in ev.records], parent_images))
         report = check_chain(ev)
         for other in found.matches[1:6]:
             report.notes.append(f"also matches record {other.index} ({other.kind})")

@@ -547,11 +547,9 @@ class Store:
                     out[rid] = idx
         return out
 
-    def records_by_signer(self, signer: str, *, kind: str | None = None) -> list[StoredRecord]:
-        """Records signed by ``signer`` (optionally of one kind), in log order."""
+    def records_by_signer(self, signer: str) -> list[StoredRecord]:
+        """Records signed by ``signer``, in log order."""
         q = select(_records).where(_records.c.signer == signer)
-        if kind is not None:
-            q = q.where(_records.c.kind == kind)
         with self._read() as conn:
             return [
                 StoredRecord(r.idx, r.rid, r.kind, r.signer, r.body)
