@@ -1,9 +1,254 @@
-"""provenance: an image provenance ledger.
+"""provenance: an image provenance ledger (the public API).
 
 Sign images at capture, record every edit, and verify a downloaded copy against an
-append-only RFC 9162 Merkle log with signed C2SP checkpoints. The library API is
-:class:`provenance.ledger.Ledger` (writing and lookups) and :mod:`provenance.verify`
-(the pure verifier); ``provenance.cli`` is a thin click layer over both.
+append-only RFC 9162 Merkle log with signed C2SP checkpoints. Everything a program needs is
+importable from here; the CLI (``provenance.cli``) and the HTTP server
+(``provenance.server``) use nothing else. Submodules not re-exported here are internal.
+
+Names are imported on first use (PEP 562), so ``import provenance`` is cheap and a command
+that needs no database never loads SQLAlchemy::
+
+    from provenance import Ledger, verify_offline
+    with Ledger.open("newsroom.db") as ledger:
+        report, _ = ledger.evidence().verify_image("download.jpg")
+        print(report.verdict)
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0"
+
+_EXPORTS: dict[str, str] = {
+    # errors (one root: ProvenanceError; each class has its exit code and hint)
+    "ProvenanceError": "provenance.errors",
+    "ImageError": "provenance.errors",
+    "DecompressionBombError": "provenance.errors",
+    "RecordError": "provenance.errors",
+    "KeyFileError": "provenance.errors",
+    "PassphraseError": "provenance.errors",
+    "CheckpointError": "provenance.errors",
+    "BundleError": "provenance.errors",
+    "StoreError": "provenance.errors",
+    "LedgerNotFoundError": "provenance.errors",
+    "LogIntegrityError": "provenance.errors",
+    "NotFoundError": "provenance.errors",
+    "KeyStateError": "provenance.errors",
+    "TrustAnchorError": "provenance.errors",
+    "ConflictError": "provenance.errors",
+    "VerificationError": "provenance.errors",
+    # the ledger
+    "Ledger": "provenance.ledger",
+    "LedgerInfo": "provenance.ledger",
+    "SignResult": "provenance.ledger",
+    "KeyInfo": "provenance.ledger",
+    "InclusionProof": "provenance.ledger",
+    "check_origin": "provenance.ledger",
+    "parse_index": "provenance.ledger",
+    "export_bundle": "provenance.evidence",
+    "LocalEvidence": "provenance.evidence",
+    "collect_images": "provenance.ingest",
+    "has_subfolders": "provenance.ingest",
+    "audit_log": "provenance.audit",
+    "AuditResult": "provenance.audit",
+    "log_key_path": "provenance.logkey",
+    "log_passphrase_source": "provenance.logkey",
+    # keys
+    "SigningKey": "provenance.keys",
+    "PublicKey": "provenance.keys",
+    "PassphraseSource": "provenance.keys",
+    "DEFAULT_KDF_ROUNDS": "provenance.keys",
+    "load_signing_key": "provenance.keys",
+    "load_public_key_file": "provenance.keys",
+    "save_signing_key": "provenance.keys",
+    # records and edits
+    "Action": "provenance.records",
+    "Record": "provenance.records",
+    "check_user_claims": "provenance.records",
+    "check_key_name": "provenance.records",
+    "Crop": "provenance.edits",
+    "Resize": "provenance.edits",
+    "Rotate": "provenance.edits",
+    "Flip": "provenance.edits",
+    "Operation": "provenance.edits",
+    "parse_crop": "provenance.edits",
+    "parse_resize": "provenance.edits",
+    "parse_rotate": "provenance.edits",
+    "apply_edits": "provenance.edits",
+    # verification (no database needed)
+    "Report": "provenance.report",
+    "Check": "provenance.report",
+    "ChainStep": "provenance.report",
+    "EXIT_CODES": "provenance.report",
+    "EXIT_DECLARED": "provenance.report",
+    "REASONS": "provenance.report",
+    "Bundle": "provenance.bundle",
+    "load_bundle": "provenance.bundle",
+    "verify_offline": "provenance.bundle",
+    "checkpoint_size_unverified": "provenance.verify",
+    "anchor_mismatch": "provenance.verify",
+    "NoteVerifier": "provenance.checkpoint",
+    "NoteSigner": "provenance.checkpoint",
+    "ImageProbe": "provenance.imaging",
+    "read_image_bytes": "provenance.imaging",
+    "write_atomic": "provenance.files",
+    "read_text": "provenance.files",
+}
+
+__all__ = [
+    "DEFAULT_KDF_ROUNDS",
+    "EXIT_CODES",
+    "EXIT_DECLARED",
+    "REASONS",
+    "Action",
+    "AuditResult",
+    "Bundle",
+    "BundleError",
+    "ChainStep",
+    "Check",
+    "CheckpointError",
+    "ConflictError",
+    "Crop",
+    "DecompressionBombError",
+    "Flip",
+    "ImageError",
+    "ImageProbe",
+    "InclusionProof",
+    "KeyFileError",
+    "KeyInfo",
+    "KeyStateError",
+    "Ledger",
+    "LedgerInfo",
+    "LedgerNotFoundError",
+    "LocalEvidence",
+    "LogIntegrityError",
+    "NotFoundError",
+    "NoteSigner",
+    "NoteVerifier",
+    "Operation",
+    "PassphraseError",
+    "PassphraseSource",
+    "ProvenanceError",
+    "PublicKey",
+    "Record",
+    "RecordError",
+    "Report",
+    "Resize",
+    "Rotate",
+    "SignResult",
+    "SigningKey",
+    "StoreError",
+    "TrustAnchorError",
+    "VerificationError",
+    "__version__",
+    "anchor_mismatch",
+    "apply_edits",
+    "audit_log",
+    "check_key_name",
+    "check_origin",
+    "check_user_claims",
+    "checkpoint_size_unverified",
+    "collect_images",
+    "export_bundle",
+    "has_subfolders",
+    "load_bundle",
+    "load_public_key_file",
+    "load_signing_key",
+    "log_key_path",
+    "log_passphrase_source",
+    "parse_crop",
+    "parse_index",
+    "parse_resize",
+    "parse_rotate",
+    "read_image_bytes",
+    "read_text",
+    "save_signing_key",
+    "verify_offline",
+    "write_atomic",
+]
+
+_ALIASES = {"apply_edits": "apply", "load_bundle": "loads"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'provenance' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), _ALIASES.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from provenance.audit import AuditResult, audit_log
+    from provenance.bundle import Bundle, verify_offline
+    from provenance.bundle import loads as load_bundle
+    from provenance.checkpoint import NoteSigner, NoteVerifier
+    from provenance.edits import (
+        Crop,
+        Flip,
+        Operation,
+        Resize,
+        Rotate,
+        parse_crop,
+        parse_resize,
+        parse_rotate,
+    )
+    from provenance.edits import apply as apply_edits
+    from provenance.errors import (
+        BundleError,
+        CheckpointError,
+        ConflictError,
+        DecompressionBombError,
+        ImageError,
+        KeyFileError,
+        KeyStateError,
+        LedgerNotFoundError,
+        LogIntegrityError,
+        NotFoundError,
+        PassphraseError,
+        ProvenanceError,
+        RecordError,
+        StoreError,
+        TrustAnchorError,
+        VerificationError,
+    )
+    from provenance.evidence import LocalEvidence, export_bundle
+    from provenance.files import read_text, write_atomic
+    from provenance.imaging import ImageProbe, read_image_bytes
+    from provenance.ingest import collect_images, has_subfolders
+    from provenance.keys import (
+        DEFAULT_KDF_ROUNDS,
+        PassphraseSource,
+        PublicKey,
+        SigningKey,
+        load_public_key_file,
+        load_signing_key,
+        save_signing_key,
+    )
+    from provenance.ledger import (
+        InclusionProof,
+        KeyInfo,
+        Ledger,
+        LedgerInfo,
+        SignResult,
+        check_origin,
+        parse_index,
+    )
+    from provenance.logkey import log_key_path, log_passphrase_source
+    from provenance.records import Action, Record, check_key_name, check_user_claims
+    from provenance.report import (
+        EXIT_CODES,
+        EXIT_DECLARED,
+        REASONS,
+        ChainStep,
+        Check,
+        Report,
+    )
+    from provenance.verify import anchor_mismatch, checkpoint_size_unverified

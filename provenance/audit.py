@@ -2,30 +2,32 @@
 
 ``provenance log verify`` re-reads every record in log order, re-hashes its leaf, rebuilds
 the tree with a compact range and compares every complete-subtree hash it produces with the
-stored one, checks every signature against the key state the log itself records, every
-parent link, every derived index row (digests, parents, keys, revocations), and every stored
-checkpoint: its signature under the log key, its root against the recomputed root at its
-size, and a consistency proof (built from stored nodes) to the next checkpoint. Pinned
-checkpoints from outside the database must be consistent with the current tree.
+stored one; checks every signature against the key state the log itself records, every
+parent link, every derived index row (digest keys, parents, keys and names, revocations),
+and every stored checkpoint: its signature under the log key, its root against the
+recomputed root at its size, and a consistency proof (built from stored nodes) to the next
+checkpoint. Pinned checkpoints from outside the database must be consistent with the
+current tree. Problems are reported in the verifier's vocabulary
+(:data:`provenance.report.REASONS`).
 
 Memory is constant in the log size: records, nodes and checkpoints are read in batches and
-only O(log n) frontier hashes plus the (small) key table are kept.
+only O(log n) frontier hashes plus the (small) key table are kept. Ed25519 verification is
+the largest cost and ``cryptography`` holds the GIL while it runs, so with ``workers`` the
+signatures of each batch are checked in other processes while this one hashes and reads
+the next batch (:class:`SignatureChecks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from provenance import merkle
-from provenance.checkpoint import open_checkpoint
-from provenance.errors import (
-    CheckpointError,
-    LogIntegrityError,
-    MerkleError,
-    RecordError,
-)
+from provenance.checkpoint import NoteVerifier, open_checkpoint
+from provenance.errors import CheckpointError, LogIntegrityError, MerkleError, RecordError
+from provenance.keys import PublicKey
 from provenance.records import (
     KEY_EVENTS_START,
     Record,
@@ -34,31 +36,25 @@ from provenance.records import (
     parse_record,
     record_id,
 )
-from provenance.trust import KeyBook
+from provenance.report import Problem
+from provenance.trust import FAILURE_CODES, SIGNATURE_INVALID, KeyBook
 
 if TYPE_CHECKING:
-    from provenance.ledger import Ledger
+    from provenance.store import Store, StoredCheckpoint, StoredRecord
 
-MAX_PROBLEMS = 100
-
-
-@dataclass(slots=True)
-class Damage:
-    index: int | None
-    kind: str
-    detail: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "kind": self.kind, "detail": self.detail}
+MAX_PROBLEMS: Final = 100
+BATCH: Final = 5000
 
 
 @dataclass(slots=True)
 class AuditResult:
+    """What the audit found: counts, the recomputed root, and the problems (first 100)."""
+
     records: int = 0
     nodes: int = 0
     checkpoints: int = 0
     root_hex: str = ""
-    problems: list[Damage] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -70,23 +66,23 @@ class AuditResult:
         return min(idx) if idx else None
 
     @property
-    def kind(self) -> str:
-        return self._first().kind if self.problems else ""
+    def code(self) -> str:
+        return self.ordered()[0].code if self.problems else ""
 
     @property
     def detail(self) -> str:
-        return self._first().detail if self.problems else ""
+        return self.ordered()[0].detail if self.problems else ""
 
-    def _first(self) -> Damage:
-        return self.ordered()[0]
-
-    def ordered(self) -> list[Damage]:
+    def ordered(self) -> list[Problem]:
         """Problems by log index (those without an index last), stable otherwise."""
         return sorted(self.problems, key=lambda p: (p.index is None, p.index or 0))
 
-    def add(self, index: int | None, kind: str, detail: str) -> None:
+    def add(self, index: int | None, code: str, detail: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(Damage(index, kind, detail))
+            self.problems.append(Problem(code, detail, index))
+
+    def has(self, code: str, index: int | None = None) -> bool:
+        return any(p.code == code and (index is None or p.index == index) for p in self.problems)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,214 +92,310 @@ class AuditResult:
             "checkpoints": self.checkpoints,
             "root": self.root_hex,
             "first_bad_index": self.first_bad_index,
-            "kind": self.kind or None,
-            "problems": [p.to_json() for p in self.problems],
+            "code": self.code or None,
+            "problems": [p.to_json() for p in self.ordered()],
         }
 
 
+# --- signatures, possibly in other processes --------------------------------------------------
+_Task = tuple[int, bytes, bytes, bytes]  # (index, public key, signature, message)
+
+
+def _verify_batch(tasks: Sequence[_Task]) -> list[int]:
+    """The indices whose signature does not verify (runs in a worker process)."""
+    return [idx for idx, pub, sig, msg in tasks if not PublicKey(pub).verify(sig, msg)]
+
+
+class SignatureChecks:
+    """Ed25519 checks of one batch at a time, in ``workers`` processes (0: in process)."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=workers) if workers > 0 else None
+        self._workers = max(1, workers)
+        self._pending: list[Future[list[int]]] = []
+
+    def submit(self, tasks: list[_Task]) -> None:
+        if self._pool is None:
+            done: Future[list[int]] = Future()
+            done.set_result(_verify_batch(tasks))
+            self._pending.append(done)
+            return
+        per = max(1, -(-len(tasks) // self._workers))
+        for i in range(0, len(tasks), per):
+            self._pending.append(self._pool.submit(_verify_batch, tasks[i : i + per]))
+
+    def collect(self, keep: int = 0) -> Iterator[int]:
+        """Indices of bad signatures of every submitted batch but the last ``keep``."""
+        while len(self._pending) > keep:
+            yield from self._pending.pop(0).result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- the audit --------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _State:
+    """What the streaming audit carries from one batch to the next."""
+
+    store: Store
+    verifier: NoteVerifier
+    result: AuditResult
+    bound: int
+    checkpoints: Iterator[StoredCheckpoint]
+    next_cp: StoredCheckpoint | None
+    compact: merkle.CompactRange = field(default_factory=merkle.CompactRange)
+    book: KeyBook | None = None
+    prev_cp: tuple[int, bytes] | None = None
+    expected_idx: int = 0
+    asset_rows: int = 0
+    parent_rows: int = 0
+    key_events: tuple[int, bytes] = (0, KEY_EVENTS_START)
+
+
 def audit_log(
-    ledger: Ledger,
+    store: Store,
+    verifier: NoteVerifier,
     *,
     pinned: Sequence[str] = (),
     progress: Callable[[int], Any] | None = None,
-    batch: int = 5000,
+    batch: int = BATCH,
+    workers: int = 0,
 ) -> AuditResult:
-    """Audit the whole log of ``ledger``. Never raises for damage: it is reported."""
-    store = ledger.store
-    log_key = ledger.log_public
-    verifier = ledger.log_verifier
+    """Audit the whole log of ``store`` under the log key ``verifier``.
+
+    Never raises for damage: it is reported. ``workers`` processes check signatures.
+    """
     result = AuditResult()
-    compact = merkle.CompactRange()
-    book = KeyBook(log_key)
-    keys = book.keys
     # Audit the log as it stood when we started: other processes may append meanwhile, and
     # everything below this size is final in an append-only log.
     bound = store.size()
     checkpoints = (cp for cp in store.iter_checkpoints() if cp.size <= bound)
-    next_cp = next(checkpoints, None)
-    prev_cp: tuple[int, bytes] | None = None
-    expected_idx = 0
-    asset_rows = parent_rows_seen = 0  # index rows found at the indices of stored records
-    key_events = (0, KEY_EVENTS_START)  # running commitment, as checkpoints carry it
-
-    def settle_checkpoints() -> None:
-        nonlocal next_cp, prev_cp
-        while next_cp is not None and next_cp.size <= compact.size:
-            cp = next_cp
-            result.checkpoints += 1
-            committed: tuple[int, bytes] | None = None
-            try:
-                parsed = open_checkpoint(cp.note, verifier)
-                committed = parse_key_events_line(parsed.extensions)
-                if parsed.size != cp.size or parsed.root != cp.root:
-                    result.add(
-                        cp.size - 1,
-                        "checkpoint.row-mismatch",
-                        f"checkpoint row (size {cp.size}) disagrees with its signed note",
-                    )
-            except (CheckpointError, RecordError) as exc:
-                result.add(
-                    cp.size - 1 if cp.size else None,
-                    "checkpoint.signature",
-                    f"checkpoint at size {cp.size}: {exc}",
-                )
-            if cp.size == compact.size and committed is not None and committed != key_events:
-                result.add(
-                    cp.size - 1,
-                    "checkpoint.key-events",
-                    f"checkpoint at size {cp.size} commits to {committed[0]} key events, the "
-                    f"log holds {key_events[0]}",
-                )
-            if cp.size == compact.size and cp.root != compact.root():
-                result.add(
-                    cp.size - 1,
-                    "checkpoint.root-mismatch",
-                    f"checkpoint at size {cp.size} does not match the recomputed root",
-                )
-            if prev_cp is not None:
-                try:
-                    proof = store.consistency_proof(prev_cp[0], cp.size)
-                    merkle.verify_consistency(prev_cp[0], cp.size, proof, prev_cp[1], cp.root)
-                except (MerkleError, LogIntegrityError) as exc:
-                    result.add(
-                        cp.size - 1,
-                        "checkpoint.inconsistent",
-                        f"checkpoint {prev_cp[0]} -> {cp.size}: {exc}",
-                    )
-            prev_cp = (cp.size, cp.root)
-            next_cp = next(checkpoints, None)
-
-    for chunk in _batched(store.iter_records(stop=bound, batch=batch), batch):
-        emitted: list[tuple[tuple[int, int], bytes]] = []
-        digests = store.asset_digests(r.idx for r in chunk)
-        first = chunk[0].idx
-        parent_rows = store.parents_between(first, chunk[-1].idx + 1)
-        parsed: dict[int, Record | RecordError] = {}
-        for r in chunk:
-            try:
-                parsed[r.idx] = parse_record(r.body)
-            except RecordError as exc:
-                parsed[r.idx] = exc
-        parent_idx = store.indices_by_ids(
-            bytes.fromhex(pid[7:])
-            for rec_or_err in parsed.values()
-            if isinstance(rec_or_err, Record)
-            for pid in rec_or_err.statement.parents
-        )
-        for stored in chunk:
-            i = stored.idx
-            if next_cp is not None and next_cp.size == compact.size:
-                settle_checkpoints()  # everything below this record has been checked
-            if i != expected_idx:
-                result.add(
-                    expected_idx,
-                    "record.missing",
-                    f"log index {expected_idx} is missing (next stored is {i})",
-                )
-                expected_idx = i  # the tree can no longer be rebuilt faithfully
-            expected_idx += 1
-            result.records += 1
-            asset_rows += i in digests
-            parent_rows_seen += len(parent_rows.get(i, ()))
-            emitted.extend(compact.append(merkle.leaf_hash(stored.body)))
-            if stored.rid != bytes.fromhex(record_id(stored.body)[7:]):
-                result.add(i, "record.id-mismatch", "stored record id is not the body's hash")
-            rec_or_err = parsed[i]
-            if isinstance(rec_or_err, RecordError):
-                result.add(i, "record.malformed", str(rec_or_err))
-                continue
-            rec = rec_or_err
-            st = rec.statement
-            if stored.kind != st.type or stored.signer != rec.signer:
-                result.add(i, "index.record-columns",
-                           "the stored kind/signer columns differ from the signed record")
-            # signature, judged by log position (the rules verify.py applies too)
-            verdict = book.judge(i, rec)
-            if verdict is not None:
-                result.add(i, f"signature.{verdict[0]}", verdict[1])
-            book.observe(i, rec)
-            if st.type in ("key", "revoke"):
-                key_events = (key_events[0] + 1,
-                              fold_key_event(key_events[1], i, record_id(stored.body)))
-            # derived index rows
-            row = digests.get(i)
-            if st.asset is not None:
-                if row is None:
-                    result.add(i, "index.asset-missing", "no digest row for an image record")
-                elif (
-                    row.sha256.hex() != st.asset.sha256
-                    or row.pixels.hex() != st.asset.pixels
-                    or row.phash256.hex() != st.asset.phash256
-                    or _signed64(int(st.asset.phash64, 16)) != row.phash64
-                ):
-                    result.add(
-                        i, "index.asset-mismatch", "stored digests differ from the signed record"
-                    )
-            elif row is not None:
-                result.add(i, "index.asset-extra", "digest row for a record without an image")
-            # parent links: each parent id must name an earlier record
-            want_parents = []
-            for pid in st.parents:
-                found = parent_idx.get(bytes.fromhex(pid[7:]))
-                if found is None:
-                    result.add(i, "parent.missing", f"parent {pid} is not in the log")
-                elif found >= i:
-                    result.add(i, "parent.order", f"parent {pid} at {found} does not precede")
-                else:
-                    want_parents.append(found)
-            if parent_rows.get(i, []) != want_parents and not any(
-                p.index == i and p.kind.startswith("parent.") for p in result.problems
-            ):
-                result.add(
-                    i,
-                    "index.parents-mismatch",
-                    f"parent rows {parent_rows.get(i)} differ from the record's parents",
-                )
-        _compare_nodes(store, emitted, result)
-        if progress is not None:
-            progress(len(chunk))
-        settle_checkpoints()
-
-    settle_checkpoints()
-    size = compact.size
-    result.root_hex = compact.root().hex()
+    state = _State(store, verifier, result, bound, checkpoints, next(checkpoints, None))
+    state.book = KeyBook(verifier.public)
+    signatures = SignatureChecks(workers)
+    try:
+        for chunk in _batched(store.iter_records(stop=bound, batch=batch), batch):
+            tasks = _audit_batch(state, chunk)
+            signatures.submit(tasks)
+            for bad in signatures.collect(keep=max(workers, 1)):
+                result.add(bad, FAILURE_CODES["invalid"], f"record {bad}: {SIGNATURE_INVALID}")
+            if progress is not None:
+                progress(len(chunk))
+            _settle_checkpoints(state)
+        for bad in signatures.collect():
+            result.add(bad, FAILURE_CODES["invalid"], f"record {bad}: {SIGNATURE_INVALID}")
+    finally:
+        signatures.close()
+    _settle_checkpoints(state)
+    size = state.compact.size
+    result.root_hex = state.compact.root().hex()
     result.nodes = 2 * size - bin(size).count("1") if size else 0
-    counts = store.table_counts(below=bound)
+    _audit_tables(state)
+    _audit_tail(state)
+    for note in pinned:
+        _audit_pinned(note, state, size, state.compact.root())
+    return result
+
+
+def _audit_batch(state: _State, chunk: list[StoredRecord]) -> list[_Task]:
+    """Check one batch of records; returns the signature checks to run."""
+    store, result, book = state.store, state.result, state.book
+    assert book is not None
+    emitted: list[tuple[tuple[int, int], bytes]] = []
+    rows = store.asset_rows(r.idx for r in chunk)
+    parent_rows = store.parents_between(chunk[0].idx, chunk[-1].idx + 1)
+    parsed: dict[int, Record | RecordError] = {}
+    for r in chunk:
+        try:
+            parsed[r.idx] = parse_record(r.body)
+        except RecordError as exc:
+            parsed[r.idx] = exc
+    parent_ids = {
+        bytes.fromhex(pid[7:])
+        for rec in parsed.values()
+        if isinstance(rec, Record)
+        for pid in rec.statement.parents
+    }
+    parent_idx = {rid: rec.idx for rid, rec in store.records_by_ids(parent_ids).items()}
+    tasks: list[_Task] = []
+    for stored in chunk:
+        i = stored.idx
+        if state.next_cp is not None and state.next_cp.size == state.compact.size:
+            _settle_checkpoints(state)  # everything below this record has been checked
+        if i != state.expected_idx:
+            result.add(
+                state.expected_idx,
+                "record.missing",
+                f"log index {state.expected_idx} is missing (next stored is {i})",
+            )
+            state.expected_idx = i  # the tree can no longer be rebuilt faithfully
+        state.expected_idx += 1
+        result.records += 1
+        state.asset_rows += i in rows
+        state.parent_rows += len(parent_rows.get(i, ()))
+        emitted.extend(state.compact.append(merkle.leaf_hash(stored.body)))
+        rid = record_id(stored.body)
+        if stored.rid_key != int.from_bytes(bytes.fromhex(rid[7:23]), "big", signed=True):
+            result.add(i, "record.idMismatch", "the indexed record-id key is not the body's")
+        rec = parsed[i]
+        if isinstance(rec, RecordError):
+            result.add(i, "record.malformed", str(rec))
+            continue
+        expected = book.expected_signer(i, rec)
+        if isinstance(expected, PublicKey):
+            tasks.append((i, expected.raw, rec.sig, rec.statement.canonical()))
+        else:
+            result.add(i, FAILURE_CODES[expected[0]], f"record {i}: {expected[1]}")
+        book.observe(i, rec)
+        if rec.statement.type in ("key", "revoke"):
+            count, fold = state.key_events
+            state.key_events = (count + 1, fold_key_event(fold, i, rid))
+        _audit_index_rows(result, i, rec, rows.get(i), parent_rows.get(i, []), parent_idx)
+    _compare_nodes(store, emitted, result)
+    return tasks
+
+
+def _audit_index_rows(
+    result: AuditResult,
+    i: int,
+    rec: Record,
+    row: Any,
+    parent_rows: list[int],
+    parent_idx: dict[bytes, int],
+) -> None:
+    """The derived rows of record ``i`` (digest keys, parent links) against its body."""
+    from provenance.imaging import phash64_to_int
+    from provenance.store.schema import prefix_key
+
+    asset = rec.statement.asset
+    if asset is not None:
+        if row is None:
+            result.add(i, "index.mismatch", "no digest row for an image record")
+        elif (
+            row.sha_key != prefix_key(bytes.fromhex(asset.sha256))
+            or row.content_key
+            != (None if asset.binding is None else prefix_key(bytes.fromhex(asset.binding)))
+            or row.phash64 != phash64_to_int(asset.phash64)
+            or row.pdq != (None if asset.pdq is None else bytes.fromhex(asset.pdq))
+        ):
+            result.add(i, "index.mismatch", "stored digests differ from the signed record")
+    elif row is not None:
+        result.add(i, "index.extra", "digest row for a record without an image")
+    want: list[int] = []
+    for pid in rec.statement.parents:
+        found = parent_idx.get(bytes.fromhex(pid[7:]))
+        if found is None:
+            result.add(i, "ingredient.missing", f"parent {pid} is not in the log")
+        elif found >= i:
+            result.add(i, "ingredient.order", f"parent {pid} at {found} does not precede")
+        else:
+            want.append(found)
+    if parent_rows != want and not (
+        result.has("ingredient.missing", i) or result.has("ingredient.order", i)
+    ):
+        result.add(i, "index.mismatch", f"parent rows {parent_rows} differ from the record's")
+
+
+def _settle_checkpoints(state: _State) -> None:
+    """Check every stored checkpoint up to the tree built so far."""
+    result, compact = state.result, state.compact
+    while state.next_cp is not None and state.next_cp.size <= compact.size:
+        cp = state.next_cp
+        result.checkpoints += 1
+        committed: tuple[int, bytes] | None = None
+        try:
+            parsed = open_checkpoint(cp.note, state.verifier)
+            committed = parse_key_events_line(parsed.extensions)
+            if parsed.size != cp.size or parsed.root != cp.root:
+                result.add(
+                    cp.size - 1,
+                    "checkpoint.rowMismatch",
+                    f"checkpoint row (size {cp.size}) disagrees with its signed note",
+                )
+        except (CheckpointError, RecordError) as exc:
+            result.add(
+                cp.size - 1 if cp.size else None,
+                "checkpoint.signature.mismatch",
+                f"checkpoint at size {cp.size}: {exc}",
+            )
+        if cp.size == compact.size and committed is not None and committed != state.key_events:
+            result.add(
+                cp.size - 1,
+                "keyEvents.incomplete",
+                f"checkpoint at size {cp.size} commits to {committed[0]} key events, the "
+                f"log holds {state.key_events[0]}",
+            )
+        if cp.size == compact.size and cp.root != compact.root():
+            result.add(
+                cp.size - 1,
+                "checkpoint.rootMismatch",
+                f"checkpoint at size {cp.size} does not match the recomputed root",
+            )
+        if state.prev_cp is not None:
+            old_size, old_root = state.prev_cp
+            try:
+                proof = state.store.consistency_proof(old_size, cp.size)
+                merkle.verify_consistency(old_size, cp.size, proof, old_root, cp.root)
+            except (MerkleError, LogIntegrityError) as exc:
+                result.add(
+                    cp.size - 1,
+                    "checkpoint.inconsistent",
+                    f"checkpoint {old_size} -> {cp.size}: {exc}",
+                )
+        state.prev_cp = (cp.size, cp.root)
+        state.next_cp = next(state.checkpoints, None)
+
+
+def _audit_tables(state: _State) -> None:
+    """Row counts and the key tables: rows at indices no stored record has (or for keys
+    never registered) are only visible in the table sizes."""
+    result, store = state.result, state.store
+    assert state.book is not None
+    keys = state.book.keys
+    counts = store.table_counts(below=state.bound)
     if counts["nodes"] != result.nodes:
         result.add(
             None,
             "nodes.count",
-            f"{counts['nodes']} node rows stored, {result.nodes} expected for {size} records",
+            f"{counts['nodes']} node rows stored, {result.nodes} expected for "
+            f"{state.compact.size} records",
         )
-    # Rows at indices no stored record has (or for keys never registered) are only visible
-    # in the table sizes.
-    if counts["assets"] != asset_rows:
+    if counts["assets"] != state.asset_rows:
         result.add(
             None,
-            "index.asset-extra",
-            f"{counts['assets'] - asset_rows} digest rows for records that are not in the log",
+            "index.extra",
+            f"{counts['assets'] - state.asset_rows} digest rows for records not in the log",
         )
-    if counts["parents"] != parent_rows_seen:
+    if counts["parents"] != state.parent_rows:
         result.add(
             None,
-            "index.parents-mismatch",
-            f"{counts['parents'] - parent_rows_seen} parent rows for records not in the log",
+            "index.extra",
+            f"{counts['parents'] - state.parent_rows} parent rows for records not in the log",
         )
     key_rows = store.key_rows()
-    revoked = sum(rev is not None for _, _, rev in key_rows)
+    revoked = sum(rev is not None for _, _, _, rev in key_rows)
     if (
         len(key_rows) != len(keys)
         or counts["revocations"] != revoked
         or any(
-            k not in keys or keys[k].registered != reg or keys[k].revoked != rev
-            for k, reg, rev in key_rows
+            k not in keys
+            or keys[k].registered != reg
+            or keys[k].revoked != rev
+            or (keys[k].name or "") != name
+            for k, reg, name, rev in key_rows
         )
     ):
-        result.add(None, "index.keys-mismatch", "key/revocation rows differ from the log's records")
-    # The tail, read in one transaction: the newest checkpoint covers exactly the stored
-    # records and there are no node rows beyond them (a log cut short after its checkpoint).
-    tail = store.tail_state()
-    now_size, now_nodes, latest = tail.size, tail.nodes, tail.latest_checkpoint
+        result.add(None, "index.mismatch", "key/revocation rows differ from the log's records")
+
+
+def _audit_tail(state: _State) -> None:
+    """The tail, read in one transaction: the newest checkpoint covers exactly the stored
+    records and there are no rows beyond them (a log cut short after its checkpoint)."""
+    result = state.result
+    tail = state.store.tail_state()
+    now_size, latest = tail.size, tail.latest_checkpoint
     if now_size and latest != now_size:
         short = latest is not None and latest > now_size  # records cut off after signing
         result.add(
@@ -312,32 +404,22 @@ def audit_log(
             f"the newest checkpoint (size {latest}) does not cover exactly the "
             f"{now_size} stored records",
         )
-    for table, kind in (
-        ("assets", "index.asset-extra"),
-        ("parents", "index.parents-mismatch"),
-        ("keys", "index.keys-mismatch"),
-        ("revocations", "index.keys-mismatch"),
-    ):
-        if tail.rows_beyond[table] and not any(p.kind == kind for p in result.problems):
+    for table, rows in tail.rows_beyond.items():
+        if rows and not result.has("index.extra") and not result.has("index.mismatch"):
             result.add(
-                None,
-                kind,
-                f"{tail.rows_beyond[table]} {table} rows point past the last record ({now_size})",
+                None, "index.extra", f"{rows} {table} rows point past the last record ({now_size})"
             )
-    expected_now = 2 * now_size - bin(now_size).count("1") if now_size else 0
-    if now_nodes != expected_now and not any(p.kind == "nodes.count" for p in result.problems):
+    expected = 2 * now_size - bin(now_size).count("1") if now_size else 0
+    if tail.nodes != expected and not result.has("nodes.count"):
         result.add(
             None,
             "nodes.count",
-            f"{now_nodes} node rows stored, {expected_now} expected for {now_size} records",
+            f"{tail.nodes} node rows stored, {expected} expected for {now_size} records",
         )
-    for note in pinned:
-        _audit_pinned(note, ledger, size, compact.root(), result)
-    return result
 
 
 def _compare_nodes(
-    store: Any, emitted: list[tuple[tuple[int, int], bytes]], result: AuditResult
+    store: Store, emitted: list[tuple[tuple[int, int], bytes]], result: AuditResult
 ) -> None:
     stored = store.nodes(nid for nid, _ in emitted)
     for (level, index), h in emitted:
@@ -359,28 +441,31 @@ def _compare_nodes(
             )
 
 
-def _audit_pinned(note: str, ledger: Ledger, size: int, root: bytes, result: AuditResult) -> None:
+def _audit_pinned(note: str, state: _State, size: int, root: bytes) -> None:
+    result = state.result
     try:
-        old = open_checkpoint(note, ledger.log_verifier)
+        old = open_checkpoint(note, state.verifier)
     except CheckpointError as exc:
-        result.add(None, "pinned.invalid", f"pinned checkpoint does not verify: {exc}")
+        result.add(None, "checkpoint.pinned.invalid", f"pinned checkpoint does not verify: {exc}")
         return
     if old.size > size:
-        result.add(None, "pinned.inconsistent", f"the log shrank: pinned size {old.size} > {size}")
+        result.add(
+            None, "checkpoint.inconsistent", f"the log shrank: pinned size {old.size} > {size}"
+        )
         return
     try:
-        proof = ledger.store.consistency_proof(old.size, size) if 0 < old.size < size else []
+        proof = state.store.consistency_proof(old.size, size) if 0 < old.size < size else []
         merkle.verify_consistency(old.size, size, proof, old.root, root)
     except (MerkleError, LogIntegrityError) as exc:
         result.add(
             old.size - 1 if old.size else None,
-            "pinned.inconsistent",
+            "checkpoint.inconsistent",
             f"the log is not consistent with the pinned checkpoint (size {old.size}): {exc}",
         )
 
 
-def _batched(it: Any, n: int) -> Any:
-    chunk: list[Any] = []
+def _batched(it: Iterator[StoredRecord], n: int) -> Iterator[list[StoredRecord]]:
+    chunk: list[StoredRecord] = []
     for item in it:
         chunk.append(item)
         if len(chunk) >= n:
@@ -388,7 +473,3 @@ def _batched(it: Any, n: int) -> Any:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _signed64(v: int) -> int:
-    return v - (1 << 64) if v >= 1 << 63 else v

@@ -24,24 +24,24 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from provenance import imaging
 from provenance.checkpoint import (
     NoteVerifier,
     format_tlog_proof,
     parse_tlog_proof,
 )
-from provenance.errors import BundleError, CheckpointError, RecordError
-from provenance.records import Record, canonical, parse_record, record_id
+from provenance.errors import BundleError, CheckpointError, RecordError, TrustAnchorError
+from provenance.records import Asset, Record, canonical, parse_record, record_id
+from provenance.report import MatchKind, Report, unknown_report
 from provenance.verify import (
     Evidence,
     ImageDigests,
-    MatchKind,
     PinnedCheckpoint,
     ProvenRecord,
+    check_chain,
     checkpoint_size_unverified,
 )
 
@@ -99,12 +99,6 @@ class Bundle:
             except RecordError:
                 continue
         return out
-
-    def subject_index(self) -> int:
-        for r in self.records:
-            if record_id(r.body) == self.subject:
-                return r.index
-        raise BundleError(f"the bundle's subject {self.subject} is not among its records")
 
 
 def loads(text: str | bytes) -> Bundle:
@@ -182,47 +176,120 @@ def build(
     )
 
 
-def match_image(
-    bundle: Bundle, data: bytes, name: str
-) -> tuple[int | None, MatchKind | None, ImageDigests]:
-    """Match an image against the bundle's capture/edit records: bytes, pixels, perceptual.
+class BundleCandidates:
+    """:class:`provenance.matching.Candidates` over a bundle's image records (a scan: a
+    bundle holds one chain)."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self._assets: dict[int, Asset] = {
+            i: r.statement.asset
+            for i, r in bundle.parsed_records().items()
+            if r.statement.asset is not None
+        }
+        self._ids = {r.index: record_id(r.body) for r in bundle.records}
+
+    def by_sha256(self, sha256: str) -> list[int]:
+        return sorted(i for i, a in self._assets.items() if a.sha256 == sha256)
+
+    def by_content(self, content: str) -> list[int]:
+        return sorted(i for i, a in self._assets.items() if a.binding == content)
+
+    def by_phash64(self, value: int, max_distance: int) -> list[tuple[int, int]]:
+        from provenance.imaging import phash64_to_int
+
+        out = []
+        for i, a in self._assets.items():
+            d = ((phash64_to_int(a.phash64) ^ value) & (2**64 - 1)).bit_count()
+            if d <= max_distance:
+                out.append((i, d))
+        return sorted(out, key=lambda x: (x[1], x[0]))
+
+    def assets(self, indices: Iterable[int]) -> dict[int, Asset]:
+        return {i: self._assets[i] for i in indices if i in self._assets}
+
+    def record_ids(self, indices: Iterable[int]) -> dict[int, str]:
+        return {i: self._ids[i] for i in indices if i in self._ids}
+
+
+def trusted_verifier(bundle: Bundle, trust_log_key: str | None) -> NoteVerifier:
+    """The log key to judge the bundle with: ``trust_log_key`` when given (it must be the
+    bundle's own log's key: another log's key is a usage error, not evidence), else the
+    bundle's own key (then a pinned checkpoint must anchor it).
 
     Raises:
-        BundleError: nothing matches and the bundle's subject record is missing from it.
+        BundleError: the bundle's key is malformed.
+        TrustAnchorError: the trusted key is of another log than the bundle.
+        CheckpointError: the trusted key is malformed.
     """
-    records = bundle.parsed_records()
-    sha = imaging.file_sha256(data)
-    p64, p256 = imaging.perceptual_hashes(data, name=name)
-    with_asset = {i: r.statement.asset for i, r in records.items() if r.statement.asset is not None}
-    for i, asset in sorted(with_asset.items(), reverse=True):
-        if asset.sha256 == sha:
-            return i, "sha256", ImageDigests(sha, None, p64, p256)
-    pixels, _, _, _ = imaging.pixel_digest(data, name=name)
-    digests = ImageDigests(sha, pixels, p64, p256)
-    for i, asset in sorted(with_asset.items(), reverse=True):
-        if asset.pixels == pixels:
-            return i, "pixels", digests
-    best: tuple[int, int] | None = None
-    for i, asset in with_asset.items():
-        d64 = imaging.hamming(p64, asset.phash64)
-        d256 = imaging.hamming(p256, asset.phash256)
-        if (
-            d64 <= imaging.PHASH64_MAX_DISTANCE
-            and d256 <= imaging.PHASH256_MAX_DISTANCE
-            and (best is None or d256 < best[0])
-        ):
-            best = (d256, i)
-    if best is not None:
-        return best[1], "perceptual", digests
-    if all(record_id(r.body) != bundle.subject for r in bundle.records):
-        # Nothing matches and the record the bundle was made for is gone (removed, or altered
-        # so that its id changed): the bundle is damaged, not evidence that the image is
-        # unknown to the log.
-        raise BundleError(
-            f"the bundle's subject {bundle.subject[:80]} is not among its "
-            "records, and no record in it matches the image"
+    try:
+        own = NoteVerifier.parse_vkey(bundle.vkey)
+    except CheckpointError as exc:
+        raise BundleError(f"the bundle's log verifier key: {exc}") from exc
+    if trust_log_key is None:
+        return own
+    trusted = NoteVerifier.parse_vkey(trust_log_key)
+    if (trusted.name, trusted.public) != (own.name, own.public):
+        raise TrustAnchorError(
+            f"the bundle is from log {own.name!r} (key {own.key_id.hex()}), but the key you "
+            f"trust is of log {trusted.name!r} (key {trusted.key_id.hex()})",
+            hint="pass the verifier key published by the operator of the bundle's log",
         )
-    return None, None, digests
+    return trusted
+
+
+def verify_offline(
+    image: bytes,
+    bundle: Bundle,
+    *,
+    name: str = "<image>",
+    trust_log_key: str | None = None,
+    pinned: Sequence[str] = (),
+) -> Report:
+    """Verify an image against a bundle with no database (``verify --bundle``).
+
+    A bundle carries its own log key, so on its own it proves nothing about who kept the
+    log: a trust anchor is required, the log's published verifier key or a checkpoint of
+    that log pinned earlier.
+
+    Raises:
+        BundleError: no trust anchor, or the bundle is damaged beyond matching.
+        TrustAnchorError: an anchor of another log.
+        ImageError: the image cannot be read.
+    """
+    from provenance.imaging import ImageProbe
+    from provenance.matching import find, image_digests
+
+    if trust_log_key is None and not pinned:
+        raise BundleError(
+            f"no trust anchor for the bundle's log {bundle.origin!r}: a bundle alone proves "
+            "nothing about who kept the log",
+            hint="pass --trust-log-key VKEY (published by the log's operator) or "
+            "--checkpoint FILE (one you saved earlier)",
+        )
+    verifier = trusted_verifier(bundle, trust_log_key)
+    probe = ImageProbe(image, name=name)
+    candidates = BundleCandidates(bundle)
+    found = find(probe, candidates)
+    best = found.best
+    if best is None:
+        if all(record_id(r.body) != bundle.subject for r in bundle.records):
+            # The record the bundle was made for is gone (removed, or altered so its id
+            # changed): the bundle is damaged, not evidence that the image is unknown.
+            raise BundleError(
+                f"the bundle's subject {bundle.subject[:80]} is not among its records, and "
+                "no record in it matches the image"
+            )
+        return unknown_report("no record in the bundle matches this image")
+    asset = candidates.assets([best.index]).get(best.index)
+    ev = evidence(
+        bundle,
+        subject=best.index,
+        match=best.kind,
+        image=image_digests(probe, asset, best.kind),
+        pinned=pinned,
+        verifier=verifier,
+    )
+    return check_chain(ev)
 
 
 def evidence(
@@ -232,20 +299,13 @@ def evidence(
     match: MatchKind | None,
     image: ImageDigests | None,
     pinned: Sequence[str] = (),
-    trusted_vkey: str | None = None,
+    verifier: NoteVerifier,
 ) -> Evidence:
-    """Turn a parsed bundle into evidence for :func:`provenance.verify.check_chain`.
-
-    The log key is the bundle's own unless ``trusted_vkey`` pins one; a record whose
-    tlog-proof names a different checkpoint than the bundle's gets an empty proof (and so
-    fails check 3) rather than being silently judged against another tree.
+    """Turn a parsed bundle into evidence for :func:`provenance.verify.check_chain`, judged
+    under ``verifier`` (:func:`trusted_verifier`). A record whose tlog-proof names a
+    different checkpoint than the bundle's gets an empty proof (and so fails check 3)
+    rather than being silently judged against another tree.
     """
-    try:
-        # ``is None``, not ``or``: an empty pinned key must fail, not fall back to the
-        # bundle's own key.
-        verifier = NoteVerifier.parse_vkey(bundle.vkey if trusted_vkey is None else trusted_vkey)
-    except CheckpointError as exc:
-        raise BundleError(f"log verifier key: {exc}") from exc
     records = tuple(
         ProvenRecord(r.index, r.body, r.proof if r.checkpoint == bundle.checkpoint else ())
         for r in bundle.records

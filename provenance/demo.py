@@ -21,6 +21,8 @@ from importlib.resources import as_file, files
 from pathlib import Path
 
 Echo = Callable[[str], object]
+Invoke = Callable[[list[str]], int]
+"""Runs one command line (without the program name) and returns its exit code."""
 
 PHOTO = "rocket.jpg"
 STRANGER = "camera.png"
@@ -57,18 +59,19 @@ def _cwd(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
-def run_demo(keep: Path | None, *, echo: Echo) -> int:
-    """Run the demo; returns 0 when every step gave the expected exit code."""
+def run_demo(keep: Path | None, *, echo: Echo, invoke: Invoke) -> int:
+    """Run the demo through ``invoke`` (the CLI); 0 when every step gave the expected exit
+    code. ``keep``: run in this folder (relative paths are taken from the current folder)
+    and keep the files."""
     if keep is not None:
+        keep = keep.expanduser().absolute()
         keep.mkdir(parents=True, exist_ok=True)
-        return _run(keep, echo)
+        return _run(keep, echo, invoke)
     with tempfile.TemporaryDirectory(prefix="provenance-demo-") as tmp:
-        return _run(Path(tmp), echo)
+        return _run(Path(tmp), echo, invoke)
 
 
-def _run(work: Path, echo: Echo) -> int:
-    from provenance.cli import cli
-
+def _run(work: Path, echo: Echo, invoke: Invoke) -> int:
     failures: list[str] = []
 
     def step(title: str) -> None:
@@ -77,11 +80,7 @@ def _run(work: Path, echo: Echo) -> int:
 
     def run(args: list[str], expect: int = 0) -> None:
         echo("$ provenance " + " ".join(shlex.quote(a) for a in args))
-        try:
-            cli.main(args=args, prog_name="provenance", standalone_mode=False)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
+        code = invoke(args)
         if code != expect:
             failures.append(f"`provenance {' '.join(args)}` exited {code}, expected {expect}")
             echo(f"   !! exit code {code}, expected {expect}")
@@ -218,13 +217,12 @@ def _tamper(src: Path, dst: Path) -> None:
     con = sqlite3.connect(dst)
     try:
         con.execute("DROP TRIGGER records_no_update")
-        body = con.execute(
-            "SELECT body FROM records WHERE kind = 'capture' ORDER BY idx LIMIT 1"
-        ).fetchone()[0]
+        idx, body = con.execute(
+            "SELECT idx, body FROM records WHERE instr(body, ?) > 0 ORDER BY idx LIMIT 1",
+            (b"Launch at dawn",),
+        ).fetchone()
         forged = bytes(body).replace(b"Launch at dawn", b"Launch at dusk")
-        con.execute(
-            "UPDATE records SET body = ? WHERE kind = 'capture' AND body = ?", (forged, body)
-        )
+        con.execute("UPDATE records SET body = ? WHERE idx = ?", (forged, idx))
         con.commit()
     finally:
         con.close()

@@ -112,6 +112,17 @@ class KeyStateError(ProvenanceError):
     """A key is not registered, already registered, or revoked."""
 
 
+class TrustAnchorError(ProvenanceError):
+    """A trust anchor (``--trust-log-key``, ``--checkpoint``, a witness key) belongs to
+    another log than the evidence: a usage error, not evidence of tampering (exit 3)."""
+
+
+class ConflictError(ProvenanceError):
+    """The image is already logged, by another signer (exit 6: not re-signed)."""
+
+    exit_code = 6
+
+
 class VerificationError(ProvenanceError):
     """Raised by the raising twins of the verifier (``verify_chain``) when a check fails."""
 

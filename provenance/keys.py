@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import errno
 import getpass
 import hashlib
 import os
@@ -47,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from provenance.errors import KeyFileError, PassphraseError
+from provenance.files import write_atomic
 
 __all__ = [
     "DEFAULT_KDF_ROUNDS",
@@ -54,6 +53,7 @@ __all__ = [
     "PassphraseSource",
     "PublicKey",
     "SigningKey",
+    "key_file_encrypted",
     "key_id",
     "load_public_key_file",
     "load_signing_key",
@@ -424,6 +424,21 @@ def load_public_key_file(
     return _parse_public(data, what)
 
 
+def key_file_encrypted(path: StrPath) -> bool | None:
+    """Whether a private key file is encrypted (None: not a readable private key file)."""
+    what = os.fspath(path)
+    try:
+        data = _read_key_file(what)
+        label = _pem_label(data)
+        if label == b"OPENSSH PRIVATE KEY":
+            return _openssh_header(data, what).encrypted
+    except KeyFileError:
+        return None
+    if label == b"ENCRYPTED PRIVATE KEY":
+        return True
+    return False if label == b"PRIVATE KEY" else None
+
+
 def save_signing_key(
     key: SigningKey,
     path: StrPath,
@@ -461,8 +476,8 @@ def save_signing_key(
                 raise KeyFileError(
                     f"refusing to overwrite {target}", hint="pass overwrite=True to replace it"
                 )
-    _write_atomic(private_path, private_bytes, 0o600, overwrite=overwrite)
-    _write_atomic(public_path, public_bytes, 0o644, overwrite=overwrite)
+    write_atomic(private_path, private_bytes, mode=0o600, overwrite=overwrite, error=KeyFileError)
+    write_atomic(public_path, public_bytes, mode=0o644, overwrite=overwrite, error=KeyFileError)
 
 
 # --- private helpers ------------------------------------------------------------------------
@@ -762,59 +777,3 @@ def _prompt(text: str, *, confirm: bool) -> bytes | None:
     except EOFError as exc:
         raise PassphraseError("no passphrase: end of input at the prompt") from exc
     return first.encode("utf-8") if first else None
-
-
-def _write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
-    directory = path.parent
-    temp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    placed = False
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(temp, path)
-            placed = True
-        else:
-            _link_no_clobber(temp, path)
-        _fsync_directory(directory)
-    except FileExistsError as exc:
-        raise KeyFileError(
-            f"refusing to overwrite {path}", hint="pass overwrite=True to replace it"
-        ) from exc
-    except OSError as exc:
-        raise KeyFileError(f"cannot write key file {path}: {exc.strerror or exc}") from exc
-    finally:
-        if not placed:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-
-
-def _link_no_clobber(temp: Path, path: Path) -> None:
-    """Move ``temp`` to ``path`` only if ``path`` does not exist, atomically where the
-    filesystem has hard links (FileExistsError otherwise)."""
-    try:
-        os.link(temp, path)
-    except FileExistsError:
-        raise
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
-            raise
-        if os.path.lexists(path):
-            raise FileExistsError(errno.EEXIST, "file exists", os.fspath(path)) from exc
-        os.replace(temp, path)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)

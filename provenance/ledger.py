@@ -1,38 +1,36 @@
-"""The facade: ``Ledger.open(url)`` -> sign / derive / keys / find / history / prove / checkpoint.
+"""The facade: ``Ledger.open(url)`` -> keys / sign / derive / edit / find / prove / export.
 
 Data flows one way: the caller hands in paths, keys and a clock; the ledger extracts asset
-digests (:mod:`provenance.imaging`), builds and signs statements (:mod:`provenance.records`,
-:mod:`provenance.keys`), appends them in one store transaction (:mod:`provenance.store`)
-which signs the new checkpoint (:mod:`provenance.checkpoint`), and returns receipts. It
-never prints or exits; the CLI renders what it returns.
+digests (:mod:`provenance.imaging`, in a pool for folders: :mod:`provenance.ingest`),
+builds and signs statements (:mod:`provenance.records`, :mod:`provenance.keys`), appends
+them in one store transaction (:mod:`provenance.store`) which signs the new checkpoint
+(:mod:`provenance.checkpoint`), and returns receipts. Verification evidence is gathered by
+:mod:`provenance.evidence`. It never prints or exits; the CLI and the server render what it
+returns.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from provenance import merkle
-from provenance.checkpoint import (
-    Checkpoint,
-    NoteSigner,
-    NoteVerifier,
-    parse_note,
-    sign_checkpoint,
-)
+from provenance.checkpoint import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, parse_note
+from provenance.checkpoint import sign_checkpoint as sign_note_checkpoint
+from provenance.dburl import normalise_url, sqlite_path
 from provenance.errors import (
+    CheckpointError,
     ForeignDatabaseError,
     ImageError,
     KeyFileError,
     KeyStateError,
+    LedgerExistsError,
     LogIntegrityError,
-    MerkleError,
     NotFoundError,
     ProvenanceError,
 )
@@ -40,6 +38,8 @@ from provenance.keys import (
     PassphraseSource,
     PublicKey,
     SigningKey,
+    key_file_encrypted,
+    load_public_key_file,
     load_signing_key,
     save_signing_key,
 )
@@ -51,6 +51,8 @@ from provenance.records import (
     KeyRef,
     Record,
     Statement,
+    check_key_name,
+    check_user_claims,
     fold_key_event,
     format_time,
     is_record_id,
@@ -59,40 +61,49 @@ from provenance.records import (
     parse_record,
     sign_statement,
 )
-from provenance.store import (
-    AssetDigestRow,
-    CheckpointSigner,
-    NewRecord,
-    Store,
-    StoredCheckpoint,
-    sqlite_path,
-)
+from provenance.store import AssetIndex, CheckpointSigner, NewRecord, Store, StoredCheckpoint
 
 if TYPE_CHECKING:
+    from provenance.audit import AuditResult
     from provenance.edits import Operation
-    from provenance.imaging import AssetDigests
+    from provenance.evidence import LocalEvidence
     from provenance.index import PerceptualIndex
-    from provenance.verify import Evidence, ImageDigests, PinnedCheckpoint, Replay, Report
+    from provenance.matching import FindResult
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif"}
-)
 DEFAULT_BATCH = 256
 
-MatchKind = Literal["sha256", "pixels", "perceptual"]
+SignStatus = Literal["signed", "exists", "conflict", "error"]
 
 
 # --- receipts ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SignResult:
-    """What happened to one image handed to ``sign`` or ``derive``."""
+    """What happened to one image handed to ``sign``, ``derive`` or ``edit``.
+
+    ``exists``: already logged by the same key. ``conflict``: already logged by another key
+    (``signer``, ``signer_name``): this signature was not recorded.
+    """
 
     path: str
-    status: Literal["signed", "exists", "error"]
+    status: SignStatus
     record_id: str | None = None
     index: int | None = None
     error: str | None = None
     sha256: str | None = None
+    signer: str | None = None
+    signer_name: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "status": self.status,
+            "record_id": self.record_id,
+            "index": self.index,
+            "sha256": self.sha256,
+            "signer": self.signer,
+            "signer_name": self.signer_name,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,38 +114,14 @@ class KeyInfo:
     registered_at: int
     revoked_at: int | None
 
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """A record matching an image, and how."""
-
-    index: int
-    record_id: str
-    kind: MatchKind
-    phash64_distance: int | None = None
-    phash256_distance: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FindResult:
-    """Every match for an image, strongest kind first, with the image's own digests."""
-
-    sha256: str
-    pixels: str | None
-    phash64: str | None
-    phash256: str | None
-    matches: tuple[Match, ...] = ()
-    orphans: tuple[int, ...] = ()
-
-
-@dataclass(slots=True)
-class HistoryNode:
-    """One record in an ancestry tree, with its parents."""
-
-    index: int
-    record_id: str
-    record: Record
-    parents: list[HistoryNode] = field(default_factory=list)
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "name": self.name,
+            "public": self.public,
+            "registered_at": self.registered_at,
+            "revoked_at": self.revoked_at,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,91 +134,79 @@ class InclusionProof:
     root: bytes
     checkpoint: str | None
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "size": self.size,
+            "record_id": self.record_id,
+            "leaf_hash": self.leaf_hash.hex(),
+            "root": self.root.hex(),
+            "proof": [h.hex() for h in self.proof],
+            "checkpoint": self.checkpoint,
+            "verified": True,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerInfo:
+    """What ``log show`` and ``init`` print: where the ledger is and how to trust it."""
+
+    db: str
+    origin: str
+    size: int
+    log_key_id: str
+    vkey: str
+    log_key_file: str | None
+    log_key_encrypted: bool | None
+    counts: dict[str, int]
+    checkpoint: StoredCheckpoint | None
+
+    def to_json(self) -> dict[str, Any]:
+        cp = self.checkpoint
+        return {
+            "db": self.db,
+            "origin": self.origin,
+            "size": self.size,
+            "log_key_id": self.log_key_id,
+            "vkey": self.vkey,
+            "log_key_file": self.log_key_file,
+            "log_key_encrypted": self.log_key_encrypted,
+            "keys": self.counts.get("keys", 0),
+            "revocations": self.counts.get("revocations", 0),
+            "assets": self.counts.get("assets", 0),
+            "checkpoint": None
+            if cp is None
+            else {"size": cp.size, "root": cp.root.hex(), "note": cp.note},
+        }
+
 
 def _now(now: datetime | None) -> str:
     return format_time(now if now is not None else datetime.now(UTC))
 
 
-def collect_images(paths: Iterable[str | os.PathLike[str]], *, recursive: bool) -> Iterator[Path]:
-    """Expand files and folders into image paths, in a stable sorted order.
-
-    Folders are walked only one level unless ``recursive``; files inside folders are kept when
-    their suffix is an image suffix; files named explicitly are always kept (so a bad file
-    given by name yields a clear error instead of being skipped).
-    """
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            walker = sorted(p.rglob("*")) if recursive else sorted(p.iterdir())
-            for child in walker:
-                if child.suffix.lower() in IMAGE_SUFFIXES and not child.is_dir():
-                    yield child
-        else:
-            yield p
-
-
-def _worker_init() -> None:
-    """Digest workers run one thread each: the pool already fills the cores, and a second
-    decode thread per worker only competes with the other workers (measured: 2 processes
-    1.96x one single-threaded process, against 1.5-1.76x with threads)."""
-    from provenance.imaging import THREADS_ENV
-
-    os.environ[THREADS_ENV] = "0"
-
-
-def _digest_path(path: str) -> AssetDigests | str:
-    """Worker entry point: digests of one file, or the error message (picklable)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return f"cannot read {path}: {exc.strerror or exc}"
-    return _digest_data(data, path)
-
-
-def _digest_data(data: bytes, name: str) -> AssetDigests | str:
-    from provenance.imaging import digest_bytes
-
-    try:
-        return digest_bytes(data, name=name)
-    except ImageError as exc:
-        return str(exc)
-
-
-def asset_from_digests(d: AssetDigests) -> Asset:
-    return Asset(
-        sha256=d.sha256,
-        pixels=d.pixels,
-        phash64=d.phash64,
-        phash256=d.phash256,
-        width=d.width,
-        height=d.height,
-        format=d.format,
-    )
-
-
-def _asset_row(asset: Asset) -> AssetDigestRow:
-    from provenance.imaging import phash64_to_int
-
-    return AssetDigestRow(
-        sha256=bytes.fromhex(asset.sha256),
-        pixels=bytes.fromhex(asset.pixels),
-        phash64=phash64_to_int(asset.phash64),
-        phash256=bytes.fromhex(asset.phash256),
-    )
-
-
 def new_record(record: Record) -> NewRecord:
     """Everything the store indexes about a signed record."""
-    body = record.canonical()
+    from provenance.imaging import phash64_to_int
+
     st = record.statement
+    asset: AssetIndex | None = None
+    if st.asset is not None:
+        a = st.asset
+        asset = AssetIndex(
+            sha256=bytes.fromhex(a.sha256),
+            content=bytes.fromhex(a.content) if a.content is not None else None,
+            phash64=phash64_to_int(a.phash64),
+            pdq=bytes.fromhex(a.pdq) if a.pdq is not None else None,
+        )
     return NewRecord(
-        body=body,
+        body=record.canonical(),
         rid=bytes.fromhex(record.record_id.removeprefix("sha256:")),
         kind=st.type,
         signer=record.signer,
         parents=tuple(bytes.fromhex(p.removeprefix("sha256:")) for p in st.parents),
-        asset=_asset_row(st.asset) if st.asset is not None else None,
+        asset=asset,
         registers_key=st.key.id if st.type == "key" and st.key is not None else None,
+        key_name=st.key.name if st.type == "key" and st.key is not None else None,
         revokes_key=st.key.id if st.type == "revoke" and st.key is not None else None,
     )
 
@@ -252,6 +227,11 @@ def check_origin(origin: str) -> None:
         )
 
 
+def parse_index(text: str) -> int | None:
+    """A log index written in decimal, or None when ``text`` is not one."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
 class Ledger:
     """An open ledger. Create with :meth:`init` or :meth:`open`; close when done."""
 
@@ -267,15 +247,13 @@ class Ledger:
         self.origin = meta["origin"]
         self.log_public = PublicKey.parse(meta["log_public_key"])
         self.log_verifier = NoteVerifier(self.origin, self.log_public)
-        self._log_key_file = log_key_file
+        self.log_key_file = log_key_file
         self._log_passphrase = log_passphrase
         self._log_signer: SigningKey | None = None
         self._index: PerceptualIndex | None = None
         if log_key_file is not None:
             pub_file = log_key_file.with_name(log_key_file.name + ".pub")
             if pub_file.exists():
-                from provenance.keys import load_public_key_file
-
                 local = load_public_key_file(pub_file)
                 if local.raw != self.log_public.raw:
                     raise LogIntegrityError(
@@ -294,15 +272,21 @@ class Ledger:
         log_passphrase: PassphraseSource | None = None,
         kdf_rounds: int | None = None,
     ) -> Ledger:
-        """Create a ledger and its log key. Nothing is left behind if either step fails."""
-        from provenance.store import normalise_url
+        """Create a ledger and its log key. Nothing is left behind if either step fails.
 
+        Raises:
+            LedgerExistsError: a ledger (or a log key) is already there; nothing changed.
+        """
         url = normalise_url(db)
         key_path = log_key_path(url, log_key)
+        existing = sqlite_path(url)
+        if existing is not None and existing.exists() and existing.stat().st_size > 0:
+            raise LedgerExistsError(_exists_message(url), hint="nothing was changed")
         if key_path.exists():
-            raise KeyFileError(
-                f"a log key already exists at {key_path}",
-                hint="remove it, or pass --log-key for a new one",
+            raise LedgerExistsError(
+                f"a log key already exists at {key_path}; nothing was changed",
+                hint="it belongs to a ledger: keep it. For a new ledger choose another --db "
+                "(or --log-key)",
             )
         key = SigningKey.generate()
         if origin is None:
@@ -340,12 +324,18 @@ class Ledger:
     ) -> Ledger:
         store = Store.open(db, busy_timeout_s=busy_timeout_s)
         try:
-            key_path: Path | None = log_key_path(store.url, log_key)
-        except KeyFileError:
-            key_path = None
-        return cls(
-            store, log_key_file=key_path, log_passphrase=log_passphrase or log_passphrase_source()
-        )
+            try:
+                key_path: Path | None = log_key_path(store.url, log_key)
+            except KeyFileError:
+                key_path = None
+            return cls(
+                store,
+                log_key_file=key_path,
+                log_passphrase=log_passphrase or log_passphrase_source(),
+            )
+        except BaseException:
+            store.close()
+            raise
 
     def close(self) -> None:
         self.store.close()
@@ -356,18 +346,33 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def info(self) -> LedgerInfo:
+        return LedgerInfo(
+            db=self.store.display_url,
+            origin=self.origin,
+            size=self.store.size(),
+            log_key_id=self.log_public.key_id,
+            vkey=self.log_verifier.vkey(),
+            log_key_file=None if self.log_key_file is None else str(self.log_key_file),
+            log_key_encrypted=None
+            if self.log_key_file is None
+            else key_file_encrypted(self.log_key_file),
+            counts=self.store.table_counts(),
+            checkpoint=self.checkpoint(),
+        )
+
     # --- the log key ---------------------------------------------------------------------
     def log_signer(self) -> SigningKey:
         """The private log key, loaded on first use (only writers need it)."""
         if self._log_signer is None:
-            if self._log_key_file is None:
+            if self.log_key_file is None:
                 raise KeyFileError(
                     "the log key path is needed to write to this ledger",
                     hint="pass --log-key FILE or set PROVENANCE_LOG_KEY",
                 )
-            key = load_signing_key(self._log_key_file, self._log_passphrase)
+            key = load_signing_key(self.log_key_file, self._log_passphrase)
             if key.public.raw != self.log_public.raw:
-                raise KeyFileError(f"{self._log_key_file} is not this ledger's log key")
+                raise KeyFileError(f"{self.log_key_file} is not this ledger's log key")
             self._log_signer = key
         return self._log_signer
 
@@ -388,31 +393,67 @@ class Ledger:
                 state = fold_key_event(state, idx, "sha256:" + rid.hex())
                 count += 1
             cp = Checkpoint(self.origin, size, root, (key_events_line(count, state),))
-            return sign_checkpoint(cp, signer)
+            return sign_note_checkpoint(cp, signer)
 
         return sign
 
-    def _append(self, records: Sequence[Record], *, dedupe: bool = True) -> list[tuple[int, bool]]:
-        sign_cp = self._checkpoint_signer()
-        res = self.store.append([new_record(r) for r in records], sign_cp, dedupe_sha256=dedupe)
+    def append_records(
+        self, records: Sequence[Record], *, dedupe: bool = True
+    ) -> list[tuple[int, bool]]:
+        """Append signed records (one transaction, one checkpoint): (index, created) each.
+
+        The rules the store checks under its lock apply (:mod:`provenance.store.append`);
+        signatures are checked by the caller (:meth:`submit` for records from elsewhere).
+        """
+        res = self.store.append(
+            [new_record(r) for r in records],
+            self._checkpoint_signer(),
+            dedupe=dedupe,
+            log_key_id=self.log_public.key_id,
+        )
         return list(zip(res.indices, res.created, strict=True))
 
     # --- keys ----------------------------------------------------------------------------
     def register_key(
         self, public: PublicKey, name: str, *, now: datetime | None = None
-    ) -> tuple[int, str]:
-        """Append a ``key`` record (signed by the log key) registering ``public``."""
+    ) -> tuple[int, str, bool]:
+        """Register ``public`` under ``name`` (a ``key`` record signed by the log key).
+
+        Returns (index, record id, created): registering the same key under the same name
+        again is "already done" (created False), like signing a logged image.
+
+        Raises:
+            KeyStateError: the log key itself; a name or key registered otherwise.
+            RecordError: an invalid name.
+        """
+        check_key_name(name)
+        if public.key_id == self.log_public.key_id:
+            raise KeyStateError(
+                "the log key cannot be registered as a signer",
+                hint="signers need keys of their own: provenance keys generate NAME",
+            )
         reg, _ = self.store.key_events(public.key_id)
         if reg is not None:
-            raise KeyStateError(f"key {public.key_id} is already registered (record {reg})")
+            existing = self.key(public.key_id)
+            if existing.name == name:
+                return reg, "sha256:" + self.store.record_at(reg).rid.hex(), False
+            raise KeyStateError(
+                f"key {public.key_id} is already registered as {existing.name!r} (record {reg})"
+            )
+        holder = self.store.key_by_name(name)
+        if holder is not None:
+            raise KeyStateError(
+                f"the name {name!r} is already taken by key {holder}",
+                hint="names are unique in a ledger: choose another with --name",
+            )
         st = Statement(
             type="key",
             time=_now(now),
             key=KeyRef(id=public.key_id, public=public.openssh(), name=name),
         )
         rec = sign_statement(st, self.log_signer())
-        [(idx, _)] = self._append([rec], dedupe=False)
-        return idx, rec.record_id
+        [(idx, _)] = self.append_records([rec], dedupe=False)
+        return idx, rec.record_id, True
 
     def revoke_key(
         self,
@@ -423,6 +464,7 @@ class Ledger:
         by: SigningKey | None = None,
     ) -> tuple[int, str]:
         """Append a ``revoke`` record, signed by the log key or by the key itself (``by``)."""
+        key_id = self.key(key_id).key_id
         reg, rev = self.store.key_events(key_id)
         if reg is None:
             raise KeyStateError(f"key {key_id} is not registered in this ledger")
@@ -430,34 +472,51 @@ class Ledger:
             raise KeyStateError(f"key {key_id} was already revoked (record {rev})")
         claims = {"reason": reason} if reason else {}
         st = Statement(type="revoke", time=_now(now), key=KeyRef(id=key_id), claims=claims)
-        signer: SigningKey = by if by is not None else self.log_signer()
         if by is not None and by.public.key_id != key_id:
             raise KeyStateError("a key can only revoke itself; the log key revokes any key")
+        signer: SigningKey = by if by is not None else self.log_signer()
         rec = sign_statement(st, signer)
-        [(idx, _)] = self._append([rec], dedupe=False)
+        [(idx, _)] = self.append_records([rec], dedupe=False)
         return idx, rec.record_id
 
     def list_keys(self) -> list[KeyInfo]:
         out = []
         rows = self.store.key_rows()
-        bodies = self.store.records_at(i for _, i, _ in rows)
-        for key_id, idx, rev in rows:
+        bodies = self.store.records_at(i for _, i, _, _ in rows)
+        for key_id, idx, name, rev in rows:
             st = parse_record(bodies[idx].body).statement
             if st.key is None or st.type != "key":
                 raise LogIntegrityError(
                     f"key index row {key_id} points at record {idx}, a {st.type} record"
                 )
-            out.append(KeyInfo(key_id, st.key.name or "", st.key.public or "", idx, rev))
+            out.append(KeyInfo(key_id, name, st.key.public or "", idx, rev))
         return out
 
-    def key(self, key_id: str) -> KeyInfo:
-        for k in self.list_keys():
-            if k.key_id == key_id:
+    def key(self, ref: str) -> KeyInfo:
+        """A registered key by key id, name, or key file (``.pub`` or private).
+
+        Raises:
+            NotFoundError: no such key in this ledger.
+        """
+        keys = self.list_keys()
+        for k in keys:
+            if ref in (k.key_id, k.name):
                 return k
-        raise NotFoundError(f"key {key_id} is not registered in this ledger")
+        if not ref.startswith("SHA256:") and Path(ref).is_file():
+            key_id = load_public_key_file(ref).key_id
+            for k in keys:
+                if k.key_id == key_id:
+                    return k
+            raise NotFoundError(f"the key in {ref} ({key_id}) is not registered in this ledger")
+        raise NotFoundError(
+            f"no key {ref[:80]!r} in this ledger",
+            hint="give a key id, a name or a key file; `provenance keys list` shows them",
+        )
 
     def _require_usable(self, key: SigningKey) -> None:
         reg, rev = self.store.key_events(key.public.key_id)
+        if key.public.key_id == self.log_public.key_id:
+            raise KeyStateError("the log key signs checkpoints and key records, not images")
         if reg is None:
             raise KeyStateError(
                 f"key {key.public.key_id} is not registered in this ledger",
@@ -465,6 +524,21 @@ class Ledger:
             )
         if rev is not None:
             raise KeyStateError(f"key {key.public.key_id} was revoked (record {rev})")
+
+    def _signer_of(self, idx: int) -> tuple[str, str | None]:
+        rec = parse_record(self.store.record_at(idx).body)
+        names = {k: n for k, _, n, _ in self.store.key_rows()}
+        return rec.signer, names.get(rec.signer)
+
+    def _receipt(
+        self, path: str, key: SigningKey, idx: int, created: bool, rid: str | None, sha: str
+    ) -> SignResult:
+        if created:
+            return SignResult(path, "signed", rid, idx, sha256=sha, signer=key.key_id)
+        signer, name = self._signer_of(idx)
+        rid = "sha256:" + self.store.record_at(idx).rid.hex()
+        status: SignStatus = "exists" if signer == key.key_id else "conflict"
+        return SignResult(path, status, rid, idx, sha256=sha, signer=signer, signer_name=name)
 
     # --- signing -------------------------------------------------------------------------
     def sign(
@@ -476,151 +550,103 @@ class Ledger:
         now: datetime | None = None,
         workers: int = 1,
         batch_size: int = DEFAULT_BATCH,
-        progress: Callable[[SignResult], None] | None = None,
+        on_result: Callable[[SignResult], None] | None = None,
     ) -> list[SignResult]:
-        """Sign capture records for images; images already logged are reported, not re-signed.
+        """Sign capture records for images, in batches of ``batch_size`` (one checkpoint
+        each), digests computed in ``workers`` processes.
 
-        Digests are computed in ``workers`` processes (1 = in this process); records are
-        signed and appended in batches of ``batch_size``, one checkpoint per batch. A failing
-        image is reported with status ``error`` and the rest of the batch continues.
+        An image already logged (same bytes or same displayed content) is not signed again:
+        ``exists`` when by this key, ``conflict`` (naming the signer) when by another. A
+        failing image is reported with status ``error`` and the rest continue.
+        ``on_result`` hears of each image as soon as its fate is known.
         """
+        from provenance.imaging import file_sha256
+        from provenance.ingest import digest_many
+
         self._require_usable(key)
-        results: list[SignResult] = []
-        pending: list[tuple[str, Record, str]] = []
         claims = dict(claims or {})
+        check_user_claims(claims)
+        results: list[SignResult] = []
+        pending: list[tuple[str, Record]] = []
+
+        def report(res: SignResult) -> None:
+            results.append(res)
+            if on_result is not None:
+                on_result(res)
 
         def flush() -> None:
-            if not pending:
-                return
-            done = self._append([r for _, r, _ in pending])
-            for (path, rec, sha), (idx, created) in zip(pending, done, strict=True):
-                if created:
-                    res = SignResult(path, "signed", rec.record_id, idx, sha256=sha)
-                else:
-                    res = SignResult(path, "exists", self._rid_at(idx), idx, sha256=sha)
-                results.append(res)
-                if progress:
-                    progress(res)
-            pending.clear()
+            if pending:
+                done = self.append_records([r for _, r in pending])
+                for (path, rec), (idx, created) in zip(pending, done, strict=True):
+                    sha = rec.statement.asset.sha256 if rec.statement.asset else ""
+                    report(self._receipt(path, key, idx, created, rec.record_id, sha))
+                pending.clear()
 
-        for path, outcome in self._digests([str(p) for p in paths], workers):
-            if isinstance(outcome, SignResult):
-                results.append(outcome)
-                if progress:
-                    progress(outcome)
+        fresh: list[str] = []
+        for raw in paths:
+            path = str(raw)
+            try:
+                sha = file_sha256(Path(path).read_bytes())
+            except OSError as exc:
+                report(SignResult(path, "error", error=f"cannot read {path}: {exc.strerror}"))
                 continue
-            st = Statement(
-                type="capture", time=_now(now), asset=asset_from_digests(outcome), claims=claims
-            )
-            pending.append((path, sign_statement(st, key), outcome.sha256))
+            existing = self.store.find_by_sha256(bytes.fromhex(sha))
+            if existing:
+                report(self._receipt(path, key, existing[0], False, None, sha))
+            else:
+                fresh.append(path)
+        for path, outcome in digest_many(fresh, workers):
+            if isinstance(outcome, str):
+                report(SignResult(path, "error", error=outcome))
+                continue
+            st = Statement(type="capture", time=_now(now), asset=outcome, claims=claims)
+            pending.append((path, sign_statement(st, key)))
             if len(pending) >= batch_size:
                 flush()
         flush()
         return results
 
-    def _rid_at(self, idx: int) -> str:
-        return "sha256:" + self.store.record_at(idx).rid.hex()
-
-    def _digests(
-        self, paths: list[str], workers: int
-    ) -> Iterator[tuple[str, AssetDigests | SignResult]]:
-        """Yield (path, digests or a finished SignResult) in input order, bounded memory."""
-        import hashlib
-
-        def precheck(path: str, keep: bool) -> tuple[SignResult | None, bytes | None]:
-            """Already logged (by file hash) or unreadable? ``keep``: return the bytes read."""
-            try:
-                with open(path, "rb") as fh:
-                    data = fh.read() if keep else None
-                    sha = (
-                        hashlib.sha256(data)
-                        if data is not None
-                        else hashlib.file_digest(fh, "sha256")
-                    ).hexdigest()
-            except OSError as exc:
-                err = f"cannot read {path}: {exc.strerror or exc}"
-                return SignResult(path, "error", error=err), None
-            existing = self.store.find_by_sha256(bytes.fromhex(sha))
-            if existing:
-                rid = self._rid_at(existing[0])
-                return SignResult(path, "exists", rid, existing[0], sha256=sha), None
-            return None, data
-
-        def finish(path: str, out: AssetDigests | str) -> tuple[str, AssetDigests | SignResult]:
-            if isinstance(out, str):
-                return path, SignResult(path, "error", error=out)
-            return path, out
-
-        if workers <= 1:
-            for path in paths:
-                pre, data = precheck(path, keep=True)
-                if pre is not None:
-                    yield path, pre
-                else:
-                    assert data is not None
-                    yield finish(path, _digest_data(data, path))
-            return
-        window = max(4, workers * 4)
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
-            queue: list[tuple[str, SignResult | Future[AssetDigests | str]]] = []
-            for path in paths:
-                pre, _ = precheck(path, keep=False)
-                queue.append((path, pre if pre is not None else pool.submit(_digest_path, path)))
-                while len(queue) >= window:
-                    yield self._resolve(queue.pop(0), finish)
-            while queue:
-                yield self._resolve(queue.pop(0), finish)
-
-    @staticmethod
-    def _resolve(
-        item: tuple[str, SignResult | Future[AssetDigests | str]],
-        finish: Callable[[str, AssetDigests | str], tuple[str, AssetDigests | SignResult]],
-    ) -> tuple[str, AssetDigests | SignResult]:
-        path, fut = item
-        if isinstance(fut, SignResult):
-            return path, fut
-        return finish(path, fut.result())
-
     def derive(
         self,
         parents: Sequence[str],
-        child: str | os.PathLike[str],
+        child: str | os.PathLike[str] | bytes,
         key: SigningKey,
         actions: Sequence[Action],
         *,
         claims: dict[str, str] | None = None,
         now: datetime | None = None,
+        child_name: str | None = None,
+        _marker: dict[str, str] | None = None,
     ) -> SignResult:
         """Record a declared edit: ``child`` was made from ``parents`` by ``actions``.
 
-        Each parent is a record id or an image path found in the log by file or pixel hash.
+        Each parent is a record id, a log index, or an image path found in the log by file
+        or content digest.
         """
+        from provenance.imaging import ImageProbe
+
         self._require_usable(key)
         if not actions:
             raise ProvenanceError("an edit lists at least one action", hint="pass --action")
+        user_claims = dict(claims or {})
+        check_user_claims(user_claims)
         parent_ids = [self._resolve_parent(p) for p in parents]
-        outcome = _digest_path(str(child))
-        if isinstance(outcome, str):
-            raise ImageError(outcome)
-        existing = self.store.find_by_sha256(bytes.fromhex(outcome.sha256))
-        if existing:
-            return SignResult(
-                str(child), "exists", self._rid_at(existing[0]), existing[0], sha256=outcome.sha256
-            )
+        if isinstance(child, bytes):
+            probe = ImageProbe(child, name=child_name or "<edited image>")
+        else:
+            probe = ImageProbe.from_file(child)
+        name = child_name or (str(child) if not isinstance(child, bytes) else "<edited image>")
         st = Statement(
             type="edit",
             time=_now(now),
-            asset=asset_from_digests(outcome),
+            asset=probe.asset(),
             parents=tuple(parent_ids),
             actions=tuple(actions),
-            claims=claims or {},
+            claims={**user_claims, **(_marker or {})},
         )
         rec = sign_statement(st, key)
-        [(idx, created)] = self._append([rec])
-        rid = rec.record_id if created else self._rid_at(idx)
-        return SignResult(
-            str(child), "signed" if created else "exists", rid, idx, sha256=outcome.sha256
-        )
+        [(idx, created)] = self.append_records([rec])
+        return self._receipt(name, key, idx, created, rec.record_id, probe.sha256)
 
     def edit(
         self,
@@ -633,12 +659,14 @@ class Ledger:
         now: datetime | None = None,
         overwrite: bool = False,
     ) -> SignResult:
-        """Apply replayable operations to a logged image, write ``output``, record the edit.
+        """Apply replayable operations to a logged image, record the edit, write ``output``.
 
-        The output file appears only once its record is in the log (written to a temporary
-        file first, renamed after the append commits).
+        The output file appears only once its record is in the log (written atomically,
+        with exclusive create, after the append commits).
         """
         from provenance import edits
+        from provenance.files import write_atomic
+        from provenance.imaging import read_image_bytes
 
         self._require_usable(key)
         if not ops:
@@ -649,44 +677,36 @@ class Ledger:
         fmt = edits.OUTPUT_FORMATS.get(out.suffix.lower())
         if fmt is None:
             raise ProvenanceError(
-                f"unsupported output type {out.suffix!r}",
+                f"unsupported output type {out.suffix!r}: {out}",
                 hint="use .png or .webp (exact replay), .jpg or .tif",
             )
-        if out.exists() and not overwrite:
+        if os.path.lexists(out) and not overwrite:
             raise ProvenanceError(f"{out} exists", hint="pass --force to replace it")
         parent_id = self._resolve_parent(str(source))
-        data = _read(Path(source))
-        encoded = edits.apply(data, ops, out_format=fmt, name=str(source))
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_bytes(encoded)
-            res = self.derive(
-                [parent_id],
-                tmp,
-                key,
-                [op.action() for op in ops],
-                claims={**(claims or {}), edits.REPLAY_CLAIM: edits.REPLAY_VERSION},
-                now=now,
-            )
-            os.replace(tmp, out)
-        except OSError as exc:
-            raise ProvenanceError(f"cannot write {out}: {exc.strerror or exc}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
-        return SignResult(str(out), res.status, res.record_id, res.index, sha256=res.sha256)
+        encoded = edits.apply(read_image_bytes(source), ops, out_format=fmt, name=str(source))
+        res = self.derive(
+            [parent_id],
+            encoded,
+            key,
+            [op.action() for op in ops],
+            claims=claims,
+            now=now,
+            child_name=str(out),
+            _marker={edits.REPLAY_CLAIM: edits.REPLAY_VERSION},
+        )
+        if res.status != "conflict":
+            write_atomic(out, encoded, overwrite=overwrite)
+        return res
 
     def _resolve_parent(self, ref: str) -> str:
-        if is_record_id(ref):
-            if self.store.record_by_id(bytes.fromhex(ref[7:])) is None:
-                raise NotFoundError(f"record {ref} is not in the log")
-            return ref
-        found = self.find(ref, perceptual=False)
-        if not found.matches:
+        idx = self.resolve(ref, perceptual=False)
+        rec = self.record(idx)[1]
+        if rec.statement.type not in ("capture", "edit"):
             raise NotFoundError(
-                f"parent image {ref} is not in the log (no file or pixel match)",
-                hint="sign it first, or name its record id",
+                f"{ref} is a {rec.statement.type} record, not an image",
+                hint="a parent is an image record (capture or edit)",
             )
-        return found.matches[0].record_id
+        return rec.record_id
 
     # --- reading -------------------------------------------------------------------------
     def record(self, ref: str | int) -> tuple[int, Record]:
@@ -695,61 +715,36 @@ class Ledger:
             stored = self.store.record_at(ref)
         else:
             if not is_record_id(ref):
-                raise NotFoundError(f"not a record id: {ref!r} (expected sha256:<64 hex>)")
+                raise NotFoundError(
+                    f"not a record id: {ref[:80]!r}", hint="a record id is sha256:<64 hex>"
+                )
             got = self.store.record_by_id(bytes.fromhex(ref[7:]))
             if got is None:
                 raise NotFoundError(f"record {ref} is not in the log")
             stored = got
         return stored.idx, parse_record(stored.body)
 
-    def resolve(self, target: str) -> int:
-        """A record id, or an image path matched by file or pixel hash, to its log index."""
-        if is_record_id(target):
-            return self.record(target)[0]
-        found = self.find(target, perceptual=False)
-        if not found.matches:
-            raise NotFoundError(f"{target} is not in the log (no file or pixel match)")
-        return found.matches[0].index
-
-    def history(self, target: str | int, *, max_records: int = 100_000) -> HistoryNode:
-        """The ancestry of a record back to capture, as a graph of nodes (a shared ancestor
-        is one node). Built without recursion, so chains of any depth work.
+    def resolve(self, target: str | int, *, perceptual: bool = False) -> int:
+        """A log index, a record id, or an image (matched by file or content digest) to its
+        log index.
 
         Raises:
-            LogIntegrityError: a parent link does not point to an earlier record.
-            RecordError: a stored record does not parse.
+            NotFoundError: nothing in the log matches.
         """
-        idx = target if isinstance(target, int) else self.resolve(target)
-        order = self.ancestry(idx)
-        if len(order) > max_records:
-            raise ProvenanceError(f"history larger than {max_records} records")
-        stored = self.store.records_at(order)
-        nodes: dict[int, HistoryNode] = {}
-        for i in order:
-            if i not in stored:
-                raise LogIntegrityError(f"record {i} named as a parent is missing")
-            rec = parse_record(stored[i].body)
-            nodes[i] = HistoryNode(i, rec.record_id, rec)
-        for i in order:
-            for p in self.store.parents_of(i):
-                if p >= i:
-                    raise LogIntegrityError(f"record {i}: parent {p} does not precede it")
-                nodes[i].parents.append(nodes[p])
-        return nodes[idx]
-
-    def ancestry(self, idx: int) -> list[int]:
-        """Indices of ``idx`` and all its ancestors (each once), child first."""
-        out: list[int] = []
-        seen: set[int] = set()
-        stack = [idx]
-        while stack:
-            i = stack.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            out.append(i)
-            stack.extend(reversed(self.store.parents_of(i)))
-        return out
+        if isinstance(target, int):
+            return self.record(target)[0]
+        index = parse_index(target)
+        if index is not None:
+            return self.record(index)[0]
+        if is_record_id(target):
+            return self.record(target)[0]
+        found = self.find(target, perceptual=perceptual)
+        if found.best is None:
+            raise NotFoundError(
+                f"{target} is not in the log (no file or content match)",
+                hint="sign it first, or name its record id or log index",
+            )
+        return found.best.index
 
     def checkpoint(self) -> StoredCheckpoint | None:
         """The latest checkpoint, its signed note checked against the log key and its row.
@@ -758,9 +753,6 @@ class Ledger:
             LogIntegrityError: the stored note does not verify or disagrees with its row (it
                 must never be printed, pinned or exported as if it were the log's).
         """
-        from provenance.checkpoint import open_checkpoint
-        from provenance.errors import CheckpointError
-
         cp = self.store.latest_checkpoint()
         if cp is None:
             return None
@@ -776,8 +768,10 @@ class Ledger:
         return self.store.size()
 
     def prove(self, ref: str | int, size: int | None = None) -> InclusionProof:
-        """Inclusion proof of a record in the tree of ``size`` leaves (default: latest)."""
-        idx, rec = self.record(ref)
+        """Inclusion proof of a record in the tree of ``size`` leaves (default: latest),
+        checked against the root before it is returned."""
+        idx = self.resolve(ref)
+        rec = self.store.record_at(idx)
         cp = self.store.latest_checkpoint()
         if size is None:
             if cp is None:
@@ -787,21 +781,13 @@ class Ledger:
             raise NotFoundError(
                 f"record {idx} is not in a tree of size {size} (log size {self.store.size()})"
             )
-        body = rec.canonical()
         proof = self.store.inclusion_proof(idx, size)
         stored_cp = self.store.checkpoint_at(size)
         root = stored_cp.root if stored_cp is not None else self.store.frontier(size).root()
-        leaf = merkle.leaf_hash(body)
+        leaf = merkle.leaf_hash(rec.body)
         merkle.verify_inclusion(idx, size, leaf, proof, root)
-        return InclusionProof(
-            idx,
-            size,
-            rec.record_id,
-            leaf,
-            tuple(proof),
-            root,
-            stored_cp.note if stored_cp is not None else None,
-        )
+        note = stored_cp.note if stored_cp is not None else None
+        return InclusionProof(idx, size, "sha256:" + rec.rid.hex(), leaf, tuple(proof), root, note)
 
     def consistency(self, size1: int, size2: int) -> tuple[list[bytes], bytes, bytes]:
         """Consistency proof between two tree sizes, with both roots; verified before return."""
@@ -819,57 +805,13 @@ class Ledger:
 
     # --- lookup --------------------------------------------------------------------------
     def find(self, image: str | os.PathLike[str] | bytes, *, perceptual: bool = True) -> FindResult:
-        """Find records matching an image: file SHA-256, then pixels, then perceptual hashes.
+        """Records matching an image: file SHA-256, then content digest, then perceptual."""
+        from provenance.evidence import LocalCandidates
+        from provenance.imaging import ImageProbe
+        from provenance.matching import find
 
-        Index rows that point at a log index holding no record (a damaged database) are not
-        matches; they are reported in ``FindResult.orphans``.
-        """
-        from provenance import imaging
-
-        data = image if isinstance(image, bytes) else _read(Path(image))
-        name = "<bytes>" if isinstance(image, bytes) else str(image)
-        sha = imaging.file_sha256(data)
-        exact = self.store.find_by_sha256(bytes.fromhex(sha))
-        if exact:
-            return self._found(sha, None, None, None, [(i, "sha256", None, None) for i in exact])
-        pixels, _, _, _ = imaging.pixel_digest(data, name=name)
-        by_pixels = self.store.find_by_pixels(bytes.fromhex(pixels))
-        if by_pixels or not perceptual:
-            return self._found(
-                sha, pixels, None, None, [(i, "pixels", None, None) for i in by_pixels]
-            )
-        p64, p256 = imaging.perceptual_hashes(data, name=name)
-        hits: list[tuple[int, MatchKind, int | None, int | None]] = []
-        candidates = self.perceptual_index().search(
-            imaging.phash64_to_int(p64), imaging.PHASH64_MAX_DISTANCE
-        )
-        stored = self.store.asset_digests(c.idx for c in candidates)
-        for c in candidates:
-            row = stored.get(c.idx)
-            if row is None:
-                continue
-            d256 = imaging.hamming(p256, row.phash256.hex())
-            if d256 <= imaging.PHASH256_MAX_DISTANCE:
-                hits.append((c.idx, "perceptual", c.distance, d256))
-        hits.sort(key=lambda h: (h[3] or 0, h[0]))
-        return self._found(sha, pixels, p64, p256, hits)
-
-    def _found(
-        self,
-        sha: str,
-        pixels: str | None,
-        p64: str | None,
-        p256: str | None,
-        hits: list[tuple[int, MatchKind, int | None, int | None]],
-    ) -> FindResult:
-        rows = self.store.records_at(h[0] for h in hits)
-        matches = tuple(
-            Match(i, "sha256:" + rows[i].rid.hex(), kind, d64, d256)
-            for i, kind, d64, d256 in hits
-            if i in rows
-        )
-        orphans = tuple(h[0] for h in hits if h[0] not in rows)
-        return FindResult(sha, pixels, p64, p256, matches, orphans)
+        probe = ImageProbe(image) if isinstance(image, bytes) else ImageProbe.from_file(image)
+        return find(probe, LocalCandidates(self), perceptual=perceptual)
 
     def perceptual_index(self) -> PerceptualIndex:
         """The pHash-64 index, brought up to date with the log."""
@@ -880,202 +822,46 @@ class Ledger:
             cache = db.with_name(db.name + ".phash.npz") if db is not None else None
             self._index = PerceptualIndex(cache)
         self._index.refresh(
-            self.store.size(), self.store.iter_phash64, lambda n: self.store.frontier(n).root()
+            self.store.size(),
+            lambda a, b: self.store.iter_perceptual("phash64", a, b),
+            lambda n: self.store.frontier(n).root(),
         )
         return self._index
 
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ImageError(f"no such file: {path}", hint="check the path") from exc
-    except IsADirectoryError as exc:
-        raise ImageError(f"is a folder, not an image: {path}") from exc
-    except OSError as exc:
-        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
-# --- verification: gathering evidence for the pure verifier ----------------------------------
-def image_digests_for(data: bytes, name: str, found: FindResult) -> ImageDigests:
-    """The image's digests for check (6)/(7): reuse what lookup computed, add the rest."""
-    from provenance import imaging
-    from provenance.verify import ImageDigests
-
-    p64, p256 = found.phash64, found.phash256
-    if p64 is None or p256 is None:
-        p64, p256 = imaging.perceptual_hashes(data, name=name)
-    return ImageDigests(sha256=found.sha256, pixels=found.pixels, phash64=p64, phash256=p256)
-
-
-class LedgerVerifier:
-    """Collects evidence from a ledger and runs :func:`provenance.verify.check_chain`."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        self.store = ledger.store
-
-    def evidence(
+    def audit(
         self,
-        subject: int,
         *,
-        match: MatchKind | None,
-        image: ImageDigests | None = None,
         pinned: Sequence[str] = (),
-    ) -> Evidence:
-        from provenance.verify import Evidence, ProvenRecord
+        progress: Callable[[int], object] | None = None,
+        workers: int = 0,
+    ) -> AuditResult:
+        """Audit the whole log (:mod:`provenance.audit`); ``workers`` check signatures."""
+        from provenance.audit import audit_log
 
-        cp = self.store.latest_checkpoint()
-        if cp is None:
-            raise NotFoundError("the log has no checkpoint yet")
-        wanted = self.ledger.ancestry(subject)
-        stored = self.store.records_at(wanted)
-        # Every key event in the log (registrations and revocations: one per key, few): the
-        # signed checkpoint commits to their count and running hash, so the verifier holds
-        # the index tables to account; one hidden or altered event makes the chain tampered.
-        log_key_id = self.ledger.log_public.key_id
-        for rec in self.store.records_by_signer(log_key_id):
-            stored[rec.idx] = rec
-            wanted.append(rec.idx)
-        for _key_id, reg, rev in self.store.key_rows():
-            wanted += [reg] if rev is None else [reg, rev]
-        stored.update(self.store.records_at(i for i in wanted if i not in stored))
-        records = []
-        for i in sorted(set(wanted)):
-            if i not in stored or i >= cp.size:
-                continue
-            try:
-                incl = tuple(self.store.inclusion_proof(i, cp.size))
-            except (LogIntegrityError, MerkleError):
-                incl = ()
-            records.append(ProvenRecord(i, stored[i].body, incl))
-        pins = self.evidence_pins(pinned, cp.size)
-        return Evidence(
-            subject=subject,
-            match=match,
-            records=tuple(records),
-            checkpoint=cp.note,
-            log_key=self.ledger.log_verifier,
-            image=image,
-            pinned=pins,
+        return audit_log(
+            self.store, self.log_verifier, pinned=pinned, progress=progress, workers=workers
         )
 
-    def replays(
-        self, chain: Sequence[int], parent_images: Sequence[str | os.PathLike[str]]
-    ) -> tuple[Replay, ...]:
-        """Re-apply each replayable edit in ``chain`` whose parent image was supplied."""
-        from provenance import edits, imaging
-        from provenance.verify import Replay
+    def evidence(self) -> LocalEvidence:
+        """The evidence gatherer for verification (:mod:`provenance.evidence`)."""
+        from provenance.evidence import LocalEvidence
 
-        stored = self.store.records_at(chain)
-        recs = {i: parse_record(r.body) for i, r in stored.items()}
-        ids = {r.record_id: i for i, r in recs.items()}
-        out: list[Replay] = []
-        for path in parent_images:
-            data = _read(Path(path))
-            sha = imaging.file_sha256(data)
-            pix = imaging.pixel_digest(data, name=str(path)).pixels
-            parent = next(
-                (
-                    i
-                    for i, r in recs.items()
-                    if r.statement.asset is not None and sha in (r.statement.asset.sha256,)
-                ),
-                None,
+        return LocalEvidence(self)
+
+    def iter_record_ids(self, indices: Iterable[int]) -> dict[int, str]:
+        return {i: "sha256:" + r.rid.hex() for i, r in self.store.records_at(indices).items()}
+
+
+def _exists_message(url: str) -> str:
+    path = sqlite_path(url)
+    try:
+        with Ledger.open(url) as ledger:
+            return (
+                f"a ledger already exists at {ledger.store.display_url} (log "
+                f"{ledger.origin}, {ledger.size()} records)"
             )
-            if parent is None:
-                parent = next(
-                    (
-                        i
-                        for i, r in recs.items()
-                        if r.statement.asset is not None and r.statement.asset.pixels == pix
-                    ),
-                    None,
-                )
-            if parent is None:
-                raise NotFoundError(
-                    f"{path} is not the image of any record in this chain",
-                    hint="--parent-image takes the original an edit was made from",
-                )
-            for child, rec in recs.items():
-                st = rec.statement
-                if st.type != "edit" or st.asset is None:
-                    continue
-                if [ids.get(p) for p in st.parents] != [parent]:
-                    continue
-                pixels: str | None = None
-                detail = ""
-                if st.claims.get(edits.REPLAY_CLAIM) == edits.REPLAY_VERSION:
-                    try:
-                        pixels = edits.replay_pixels(
-                            data, st.actions, out_format=st.asset.format, name=str(path)
-                        )
-                    except (edits.EditError, ImageError) as exc:
-                        pixels, detail = "", f"the recorded edit cannot be replayed: {exc}"
-                out.append(Replay(child, parent, sha, pix, pixels, detail))
-        return tuple(out)
+    except ProvenanceError:
+        return f"a file that is not an empty database already exists at {path or url}"
 
-    def verify_image(
-        self,
-        image: str | os.PathLike[str],
-        *,
-        pinned: Sequence[str] = (),
-        parent_images: Sequence[str | os.PathLike[str]] = (),
-    ) -> tuple[Report, FindResult]:
-        from provenance.verify import check_chain, missing_record_report, unknown_report
 
-        data = _read(Path(image))
-        found = self.ledger.find(data)
-        if not found.matches and found.orphans:
-            return missing_record_report(found.orphans[0]), found
-        if not found.matches:
-            report = unknown_report()
-            report.notes.append(f"file SHA-256 {found.sha256}")
-            if pinned:
-                # An erased record looks like a stranger: the pins still say whether the
-                # log was rewritten.
-                report = self.check_pins(pinned) or report
-            return report, found
-        best = found.matches[0]
-        digests = image_digests_for(data, str(image), found)
-        ev = self.evidence(best.index, match=best.kind, image=digests, pinned=pinned)
-        if parent_images:
-            from dataclasses import replace
-
-            # the evidence already holds the ancestry (key events among it are skipped)
-            ev = replace(ev, replays=self.replays([r.index for r in ev.records], parent_images))
-        report = check_chain(ev)
-        for other in found.matches[1:6]:
-            report.notes.append(f"also matches record {other.index} ({other.kind})")
-        return report, found
-
-    def check_pins(self, pinned: Sequence[str]) -> Report | None:
-        """A ``tampered`` report when the log is not consistent with a pinned checkpoint."""
-        from provenance.verify import check_pins_only, empty_log_report
-
-        cp = self.store.latest_checkpoint()
-        if cp is None:
-            return empty_log_report(pinned)
-        ev = self.evidence_pins(pinned, cp.size)
-        return check_pins_only(cp.note, self.ledger.log_verifier, ev)
-
-    def evidence_pins(self, pinned: Sequence[str], size: int) -> tuple[PinnedCheckpoint, ...]:
-        from provenance.verify import PinnedCheckpoint, checkpoint_size_unverified
-
-        pins = []
-        for note in pinned:
-            size1 = checkpoint_size_unverified(note)
-            proof: tuple[bytes, ...] = ()
-            if 0 < size1 < size:
-                try:
-                    proof = tuple(self.store.consistency_proof(size1, size))
-                except (LogIntegrityError, MerkleError):
-                    proof = ()
-            pins.append(PinnedCheckpoint(note, proof))
-        return tuple(pins)
-
-    def verify_record(self, ref: str | int, *, pinned: Sequence[str] = ()) -> Report:
-        from provenance.verify import check_chain
-
-        idx = ref if isinstance(ref, int) else self.ledger.resolve(ref)
-        return check_chain(self.evidence(idx, match=None, pinned=pinned))
+_ = (Asset, ImageError)  # re-exported names used in type positions by callers

@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Final
 
+from provenance.dburl import sqlite_path
 from provenance.errors import KeyFileError
 from provenance.keys import PassphraseSource
-from provenance.store import sqlite_path
 
 LOG_KEY_ENV: Final = "PROVENANCE_LOG_KEY"
 LOG_PASSPHRASE_ENV: Final = "PROVENANCE_LOG_PASSPHRASE"

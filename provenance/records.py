@@ -27,7 +27,8 @@ import rfc8785
 from provenance.errors import RecordError
 
 STATEMENT_VERSION: Final = 1
-DIGEST_SET: Final = 1
+DIGEST_SET: Final = 2
+"""The digest set new records carry (DESIGN section 3); 1 is still read."""
 MAX_RECORD_BYTES: Final = 64 * 1024
 
 RecordType = Literal["capture", "edit", "key", "revoke"]
@@ -63,38 +64,54 @@ def format_time(when: datetime) -> str:
 # --- value types ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Asset:
-    """The digests binding a record to an image (DESIGN section 3)."""
+    """The digests binding a record to an image (DESIGN section 3), in digest set ``digests``.
+
+    Digest set 2 (current): ``content`` (what a viewer displays, metadata-independent),
+    ``frames``, and the perceptual hashes with ``pdq``. Digest set 1 (older records):
+    ``pixels`` (frame 0 after EXIF orientation) instead of ``content``; no ``frames``, no
+    ``pdq``. Width and height are as displayed (orientation applied).
+    """
 
     sha256: str
-    pixels: str
     phash64: str
     phash256: str
     width: int
     height: int
     format: str
     digests: int = DIGEST_SET
+    content: str | None = None
+    pixels: str | None = None
+    frames: int = 1
+    pdq: str | None = None
 
     def to_json(self) -> dict[str, JSONValue]:
-        return {
+        out: dict[str, JSONValue] = {
             "digests": self.digests,
             "format": self.format,
             "height": self.height,
             "phash256": self.phash256,
             "phash64": self.phash64,
-            "pixels": self.pixels,
             "sha256": self.sha256,
             "width": self.width,
         }
+        if self.digests == 1:
+            out["pixels"] = self.pixels
+        else:
+            out.update(content=self.content, frames=self.frames, pdq=self.pdq)
+        return out
 
     @classmethod
     def from_json(cls, obj: JSONValue) -> Asset:
-        o = _obj(
-            obj,
-            "asset",
-            {"digests", "format", "height", "phash256", "phash64", "pixels", "sha256", "width"},
-        )
-        if _int(o["digests"], "asset.digests") != DIGEST_SET:
-            raise RecordError(f"asset.digests: unsupported digest set {o['digests']!r}")
+        common = {"digests", "format", "height", "phash256", "phash64", "sha256", "width"}
+        if not isinstance(obj, dict):
+            raise RecordError("asset: expected an object")
+        version = obj.get("digests")
+        if version == 1 and not isinstance(version, bool):
+            o = _obj(obj, "asset", common | {"pixels"})
+        elif version == 2 and not isinstance(version, bool):
+            o = _obj(obj, "asset", common | {"content", "frames", "pdq"})
+        else:
+            raise RecordError(f"asset.digests: unsupported digest set {version!r}")
         fmt = _str(o["format"], "asset.format")
         if fmt not in _FORMATS:
             raise RecordError(f"asset.format: unsupported format {fmt!r}")
@@ -102,15 +119,31 @@ class Asset:
         height = _int(o["height"], "asset.height")
         if width < 1 or height < 1:
             raise RecordError("asset: width and height must be positive")
+        common_values: dict[str, Any] = {
+            "sha256": _match(o["sha256"], _HEX64, "asset.sha256"),
+            "phash64": _match(o["phash64"], _HEX16, "asset.phash64"),
+            "phash256": _match(o["phash256"], _HEX64, "asset.phash256"),
+            "width": width,
+            "height": height,
+            "format": fmt,
+            "digests": version,
+        }
+        if version == 1:
+            return cls(**common_values, pixels=_match(o["pixels"], _HEX64, "asset.pixels"))
+        frames = _int(o["frames"], "asset.frames")
+        if frames < 1:
+            raise RecordError("asset.frames: must be positive")
         return cls(
-            sha256=_match(o["sha256"], _HEX64, "asset.sha256"),
-            pixels=_match(o["pixels"], _HEX64, "asset.pixels"),
-            phash64=_match(o["phash64"], _HEX16, "asset.phash64"),
-            phash256=_match(o["phash256"], _HEX64, "asset.phash256"),
-            width=width,
-            height=height,
-            format=fmt,
+            **common_values,
+            content=_match(o["content"], _HEX64, "asset.content"),
+            frames=frames,
+            pdq=_match(o["pdq"], _HEX64, "asset.pdq"),
         )
+
+    @property
+    def binding(self) -> str | None:
+        """The metadata-independent digest a match may rely on (None for digest set 1)."""
+        return self.content if self.digests >= 2 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +335,46 @@ class Record:
         if len(sig) != 64 or base64.b64encode(sig).decode("ascii") != sig_b64:
             raise RecordError("record.sig: expected 64 bytes in canonical base64")
         return cls(statement=Statement.from_json(o["statement"]), signer=signer, sig=sig)
+
+
+RESERVED_CLAIM_PREFIX: Final = "provenance."
+MAX_KEY_NAME: Final = 64
+
+
+def check_user_claims(claims: Mapping[str, str]) -> None:
+    """Claims given by a user: valid names, and none in the reserved ``provenance.`` space
+    (the tool's own markers, such as ``provenance.edit``, cannot be claimed by hand).
+
+    Raises:
+        RecordError: a malformed or reserved claim name, or a value too long.
+    """
+    for name, value in claims.items():
+        if _CLAIM_KEY.fullmatch(name) is None:
+            raise RecordError(
+                f"malformed claim name {name[:80]!r}",
+                hint="claim names start with a letter: letters, digits, _ . : -, at most 64",
+            )
+        if name.startswith(RESERVED_CLAIM_PREFIX):
+            raise RecordError(
+                f"claim {name!r} is reserved for provenance's own markers",
+                hint="choose a name that does not start with 'provenance.'",
+            )
+        _str(value, f"claim {name}")
+
+
+def check_key_name(name: str) -> str:
+    """A signer's name: 1 to 64 printable characters, no surrounding spaces.
+
+    Raises:
+        RecordError: the name is empty, too long, or holds control or format characters.
+    """
+    if not name or len(name) > MAX_KEY_NAME or not name.isprintable() or name != name.strip():
+        raise RecordError(
+            f"invalid key name {name[:80]!r}",
+            hint=f"1 to {MAX_KEY_NAME} printable characters, no control characters and no "
+            "leading or trailing spaces",
+        )
+    return name
 
 
 def record_id(canonical_record: bytes) -> str:

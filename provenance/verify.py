@@ -1,71 +1,89 @@
 """The pure verifier: records + proofs + keys + image digests -> a graded Report.
 
-No database access and no I/O: the ledger (or an offline bundle) gathers the evidence,
-this module judges it. Modelled on python-tuf's trusted metadata set: the rules for
-admitting a chain live here, the fetching lives elsewhere. Two forms of the one check:
-:func:`check_chain` returns a :class:`Report`; :func:`verify_chain` raises
-:class:`~provenance.errors.VerificationError` unless the verdict is ``verified``.
+No database access and no I/O: a local ledger, an offline bundle or a remote server gathers
+the evidence, this module judges it. Modelled on python-tuf's trusted metadata set: the
+rules for admitting a chain live here, the fetching lives elsewhere. Two forms of the one
+check: :func:`check_chain` returns a :class:`~provenance.report.Report`;
+:func:`verify_chain` raises :class:`~provenance.errors.VerificationError` unless the
+verdict is ``verified``.
 
 The numbered checks (each report lists all of them, in order):
 
 (1) every record parses strictly and re-canonicalises to the same bytes;
 (2) every signature verifies under a registered key that was not revoked at that record's
-    log position (key and revoke records: under the log key; a revoke may also be signed by
-    the key it revokes);
+    log position, and every key keeps to its role (the log key signs only key and revoke
+    records and is never a signer; :mod:`provenance.trust`);
 (3) every record is included, at its index, in the signed checkpoint's tree;
-(4) the checkpoint's signature verifies under the trusted log key, and the checkpoint is
-    consistent with every pinned earlier checkpoint;
-(5) every parent exists in the evidence, precedes its child in the log, and there is no
-    cycle;
-(6) the image's digests against the matched record: file SHA-256, canonical pixels, or
-    perceptual (reported with distances; a perceptual match is never ``verified``);
+(4) the checkpoint's signature verifies under the trusted log key, it is consistent with
+    every pinned earlier checkpoint, and it carries the required witness cosignatures;
+(5) every parent exists in the evidence, is an image record (capture or edit), precedes
+    its child, there is no cycle, and every declared edit is plausible from the records
+    (:mod:`provenance.plausibility`);
+(6) the image's digests against the matched record: file SHA-256, the content digest of
+    what a viewer displays, or perceptual (reported with distances; a perceptual match is
+    never ``verified``; a digest-set-1 record has no content digest to match);
 (7) the matched record's own perceptual hashes are recomputed from the image at hand and
     compared, never just trusted;
 (8) replay: when the parent image of an edit made with ``provenance edit`` is supplied, its
-    recorded actions, re-applied to it, reproduce the edit's canonical pixels (skipped when
+    recorded actions, re-applied to it, reproduce the edit's content digest (skipped when
     no parent image is given).
+
+Trust anchors that belong to another log (a pinned checkpoint of another origin or key, a
+witness key given twice) are not evidence of anything: :func:`check_chain` raises
+:class:`~provenance.errors.TrustAnchorError` for them (exit 3), naming both logs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
 
-from provenance import merkle
-from provenance.checkpoint import Checkpoint, NoteVerifier, open_checkpoint, parse_note
-from provenance.errors import (
-    CheckpointError,
-    MerkleError,
-    RecordError,
-    VerificationError,
+from provenance import merkle, plausibility
+from provenance.checkpoint import (
+    SIG_COSIGNATURE_V1,
+    Checkpoint,
+    NoteVerifier,
+    open_checkpoint,
+    parse_note,
+    verify_cosignature,
 )
+from provenance.errors import CheckpointError, MerkleError, RecordError, VerificationError
 from provenance.records import (
     KEY_EVENTS_START,
+    Asset,
     Record,
     fold_key_event,
     parse_key_events_line,
     parse_record,
     record_id,
 )
-from provenance.trust import KeyBook, KeyState
+from provenance.report import (
+    ChainStep,
+    Check,
+    MatchKind,
+    Report,
+    StepCheck,
+    fresh_checks,
+)
+from provenance.trust import FAILURE_CODES, KeyBook, KeyState
 
-Verdict = Literal["verified", "tampered", "unknown", "similar"]
-MatchKind = Literal["sha256", "pixels", "perceptual"]
-CheckStatus = Literal["pass", "fail", "skip"]
+__all__ = [
+    "Evidence",
+    "ImageDigests",
+    "PinnedCheckpoint",
+    "ProvenRecord",
+    "Replay",
+    "check_chain",
+    "check_pins_only",
+    "checkpoint_size_unverified",
+    "empty_log_report",
+    "missing_record_report",
+    "verify_chain",
+]
 
-EXIT_CODES: dict[str, int] = {"verified": 0, "tampered": 1, "unknown": 4, "similar": 5}
-
-CHECK_NAMES: dict[int, str] = {
-    1: "records parse and are canonical",
-    2: "signatures verify under registered, unrevoked keys",
-    3: "records are included in the signed checkpoint",
-    4: "checkpoint signed by the log key and consistent with pinned checkpoints",
-    5: "parents exist, precede their children, no cycles",
-    6: "image digests match the record",
-    7: "record's perceptual hashes recomputed from the image",
-    8: "replayable edits reproduce the child's pixels from the parent image",
-}
+PDQ_RECOMPUTE_TOLERANCE = 8
+"""PDQ bits a recomputation may differ by (floating point across machines); pHash is
+computed with integers and must match exactly."""
 
 
 # --- evidence ------------------------------------------------------------------------------
@@ -80,12 +98,14 @@ class ProvenRecord:
 
 @dataclass(frozen=True, slots=True)
 class ImageDigests:
-    """What was computed from the image at hand (None: not computed)."""
+    """What was computed from the image at hand (None: not computed). The perceptual
+    hashes are computed the way the matched record's digest set computes them."""
 
     sha256: str
-    pixels: str | None = None
+    content: str | None = None
     phash64: str | None = None
     phash256: str | None = None
+    pdq: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +120,15 @@ class PinnedCheckpoint:
 class Replay:
     """An edit re-applied to a supplied parent image (computed outside, judged here).
 
-    ``pixels`` is the canonical pixel digest of the replayed result, or None when the
-    recorded actions are not replayable (declared edits, unknown parameters).
+    ``digest`` is the replayed result's digest in the child's digest set (content digest,
+    or digest set 1's pixel digest), or None when the recorded actions are not replayable.
     """
 
     child: int
     parent: int
     parent_sha256: str
-    parent_pixels: str
-    pixels: str | None
+    parent_content: str | None
+    digest: str | None
     detail: str = ""
 
 
@@ -124,118 +144,10 @@ class Evidence:
     image: ImageDigests | None = None
     pinned: tuple[PinnedCheckpoint, ...] = ()
     replays: tuple[Replay, ...] = ()
+    witnesses: tuple[NoteVerifier, ...] = ()
+    min_witnesses: int = 0
     phash64_max: int = 10
     phash256_max: int = 40
-
-
-# --- report --------------------------------------------------------------------------------
-@dataclass(slots=True)
-class Problem:
-    code: str
-    detail: str
-    index: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "detail": self.detail, "index": self.index}
-
-
-@dataclass(slots=True)
-class Check:
-    number: int
-    name: str
-    status: CheckStatus = "pass"
-    code: str = "ok"
-    detail: str = ""
-    problems: list[Problem] = field(default_factory=list)
-
-    def fail(self, code: str, detail: str, index: int | None = None) -> None:
-        if self.status != "fail":
-            self.status, self.code, self.detail = "fail", code, detail
-        self.problems.append(Problem(code, detail, index))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "name": self.name,
-            "status": self.status,
-            "code": self.code,
-            "detail": self.detail,
-            "problems": [p.to_json() for p in self.problems],
-        }
-
-
-@dataclass(slots=True)
-class ChainStep:
-    index: int
-    record_id: str
-    type: str
-    signer: str
-    signer_name: str | None
-    time: str
-    actions: list[dict[str, Any]]
-    parents: list[str]
-    ok: bool = True
-    problems: list[str] = field(default_factory=list)
-    asset: dict[str, Any] | None = None
-    claims: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "record_id": self.record_id,
-            "type": self.type,
-            "signer": self.signer,
-            "signer_name": self.signer_name,
-            "time": self.time,
-            "actions": self.actions,
-            "parents": self.parents,
-            "ok": self.ok,
-            "problems": self.problems,
-            "asset": self.asset,
-            "claims": self.claims,
-        }
-
-
-@dataclass(slots=True)
-class Report:
-    verdict: Verdict
-    checks: list[Check] = field(default_factory=list)
-    chain: list[ChainStep] = field(default_factory=list)
-    match: MatchKind | None = None
-    record_id: str | None = None
-    index: int | None = None
-    phash64_distance: int | None = None
-    phash256_distance: int | None = None
-    checkpoint_size: int | None = None
-    checkpoint_root: str | None = None
-    origin: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
-
-    @property
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if c.status == "fail"]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict,
-            "exit_code": self.exit_code,
-            "match": self.match,
-            "record_id": self.record_id,
-            "index": self.index,
-            "distances": {"phash64": self.phash64_distance, "phash256": self.phash256_distance},
-            "checkpoint": {
-                "origin": self.origin,
-                "size": self.checkpoint_size,
-                "root": self.checkpoint_root,
-            },
-            "checks": [c.to_json() for c in self.checks],
-            "chain": [s.to_json() for s in self.chain],
-            "notes": self.notes,
-        }
 
 
 def checkpoint_size_unverified(note: str) -> int:
@@ -248,17 +160,42 @@ def checkpoint_size_unverified(note: str) -> int:
     return Checkpoint.parse(text).size
 
 
+def anchor_mismatch(note: str, log_key: NoteVerifier) -> str | None:
+    """Why a pinned checkpoint belongs to another log than ``log_key``'s, or None.
+
+    A pin of this log's origin that carries a signature line of this log's key is *of this
+    log* (whether that signature verifies is check 4's business).
+
+    Raises:
+        CheckpointError: the note is malformed.
+    """
+    text, signatures = parse_note(note)
+    origin = Checkpoint.parse(text).origin
+    if origin != log_key.name:
+        return f"the pinned checkpoint is of log {origin!r}, not {log_key.name!r}"
+    if not any(s.name == log_key.name and s.key_id == log_key.key_id for s in signatures):
+        others = ", ".join(sorted({s.key_id.hex() for s in signatures})) or "none"
+        return (
+            f"the pinned checkpoint of log {origin!r} is signed by key id {others}, not by "
+            f"the key {log_key.key_id.hex()} trusted here"
+        )
+    return None
+
+
 def missing_record_report(index: int) -> Report:
     """The image's digest is indexed at ``index`` but no record is stored there."""
-    checks = [Check(n, CHECK_NAMES[n], status="skip", code="record.missing") for n in CHECK_NAMES]
-    checks[5].fail(
+    checks = fresh_checks()
+    for check in checks.values():
+        check.skip("record.missing")
+    checks[6].status = "pass"
+    checks[6].fail(
         "record.missing",
         f"the image is indexed at log index {index} but no record is stored there",
         index,
     )
     return Report(
         verdict="tampered",
-        checks=checks,
+        checks=list(checks.values()),
         index=index,
         notes=["the database's index points at a record that is gone"],
     )
@@ -269,20 +206,32 @@ def empty_log_report(pinned: Sequence[str]) -> Report | None:
     sizes = [checkpoint_size_unverified(n) for n in pinned]
     if not any(sizes):
         return None
-    check = Check(4, CHECK_NAMES[4])
-    check.fail("checkpoint.inconsistent",
-               f"the log is empty, but a pinned checkpoint has size {max(sizes)}")
-    checks = [check if n == 4 else Check(n, CHECK_NAMES[n], status="skip", code="no.match")
-              for n in CHECK_NAMES]
-    return Report(verdict="tampered", checks=checks,
-                  notes=["the log was emptied after a checkpoint of it was pinned"])
+    checks = fresh_checks()
+    for number, check in checks.items():
+        if number != 4:
+            check.skip("no.match")
+    checks[4].fail(
+        "checkpoint.inconsistent",
+        f"the log is empty, but a pinned checkpoint has size {max(sizes)}",
+    )
+    return Report(
+        verdict="tampered",
+        checks=list(checks.values()),
+        notes=["the log was emptied after a checkpoint of it was pinned"],
+    )
 
 
 def check_pins_only(
     checkpoint_note: str, log_key: NoteVerifier, pinned: Sequence[PinnedCheckpoint]
 ) -> Report | None:
-    """Check only (4) for an image nothing matched: ``tampered`` if a pin fails, else None."""
-    check = Check(4, CHECK_NAMES[4])
+    """Check only (4) for an image nothing matched: ``tampered`` if a pin fails, else None.
+
+    Raises:
+        TrustAnchorError: a pin belongs to another log.
+    """
+    _check_anchors(pinned, log_key)
+    checks = fresh_checks()
+    check = checks[4]
     try:
         cp = open_checkpoint(checkpoint_note, log_key)
     except CheckpointError as exc:
@@ -293,13 +242,12 @@ def check_pins_only(
             _check_pinned(pin, cp, log_key, check)
     if check.status != "fail":
         return None
-    checks = [
-        check if n == 4 else Check(n, CHECK_NAMES[n], status="skip", code="no.match")
-        for n in CHECK_NAMES
-    ]
+    for number, other in checks.items():
+        if number != 4:
+            other.skip("no.match")
     return Report(
         verdict="tampered",
-        checks=checks,
+        checks=list(checks.values()),
         notes=[
             "no record matches this image, and the log is not consistent with "
             "the pinned checkpoint: records may have been erased"
@@ -307,28 +255,21 @@ def check_pins_only(
     )
 
 
-def unknown_report(note: str = "no record matches this image") -> Report:
-    """The report for an image nothing in the log matches."""
-    return Report(verdict="unknown", notes=[note])
-
-
 # --- the checks ----------------------------------------------------------------------------
 def check_chain(ev: Evidence) -> Report:
-    """Run checks (1)-(7) over the evidence and grade the result. Never raises on bad data."""
-    checks = {n: Check(n, CHECK_NAMES[n]) for n in CHECK_NAMES}
+    """Run checks (1)-(8) over the evidence and grade the result.
+
+    Never raises on bad evidence: every failure is a check in the report.
+
+    Raises:
+        TrustAnchorError: a pinned checkpoint or witness key of another log.
+    """
+    _check_anchors(ev.pinned, ev.log_key)
+    checks = fresh_checks()
     report = Report(verdict="tampered", match=ev.match, index=ev.subject)
 
     # (4) the checkpoint first: everything else is judged against its tree.
-    cp: Checkpoint | None = None
-    try:
-        cp = open_checkpoint(ev.checkpoint, ev.log_key)
-    except CheckpointError as exc:
-        checks[4].fail("checkpoint.signature.mismatch", str(exc))
-    if cp is not None:
-        report.checkpoint_size, report.checkpoint_root = cp.size, cp.root.hex()
-        report.origin = cp.origin
-        for pin in ev.pinned:
-            _check_pinned(pin, cp, ev.log_key, checks[4])
+    cp = _check_checkpoint(ev, checks[4], report)
 
     # (1) parse every record.
     parsed: dict[int, Record] = {}
@@ -351,7 +292,7 @@ def check_chain(ev: Evidence) -> Report:
 
     # (3) inclusion of every record in the checkpoint's tree.
     if cp is None:
-        checks[3].status, checks[3].code = "skip", "checkpoint.unavailable"
+        checks[3].skip("checkpoint.unavailable")
     else:
         for pr in bodies.values():
             try:
@@ -365,44 +306,48 @@ def check_chain(ev: Evidence) -> Report:
                     pr.index,
                 )
 
-    # (2) key state as the log records it, then every signature.
+    # (2) key state as the log records it, then every signature; the checkpoint commits to
+    # every key event below its size, so the evidence must hold all of them.
     book = KeyBook(ev.log_key.public)
     for idx in sorted(parsed):
         book.observe(idx, parsed[idx])
     for idx in sorted(parsed):
-        _check_signature(idx, parsed[idx], book, checks[2])
-    # The checkpoint commits to every key event below its size: the evidence must hold all
-    # of them, or a hidden revocation would go unnoticed.
+        verdict = book.judge(idx, parsed[idx])
+        if verdict is not None:
+            checks[2].fail(FAILURE_CODES[verdict[0]], f"record {idx}: {verdict[1]}", idx)
     if cp is not None:
         _check_key_events(cp, parsed, bodies, checks[2])
 
-    # (5) the subject's ancestry: parents exist, precede, no cycles.
+    # (5) the subject's ancestry, and what the declared edits in it are worth.
     chain_idx = _walk_chain(ev.subject, parsed, by_id, checks[5])
+    judgements = _judge_edits(chain_idx, parsed, by_id, checks[5])
 
     # (6) + (7) the image against the matched record.
     subject = parsed.get(ev.subject)
     if subject is None:
         checks[6].fail("record.missing", f"the matched record {ev.subject} is not in evidence")
-        checks[7].status, checks[7].code = "skip", "record.missing"
+        checks[7].skip("record.missing")
     else:
         report.record_id = record_id(bodies[ev.subject].body)
         _check_image(ev, subject, checks[6], checks[7], report)
 
     # (8) replays of recorded edits from supplied parent images.
-    _check_replays(ev.replays, parsed, checks[8])
+    replayed = _check_replays(ev.replays, parsed, checks[8])
 
     report.checks = [checks[n] for n in sorted(checks)]
     report.chain = [
-        _step(i, parsed[i], book.keys, report.checks) for i in chain_idx if i in parsed
+        _step(i, parsed[i], book.keys, report.checks, replayed, judgements)
+        for i in chain_idx
+        if i in parsed
     ]
-    failed = any(c.status == "fail" for c in report.checks)
-    if failed:
+    if any(c.status == "fail" for c in report.checks):
         report.verdict = "tampered"
     elif ev.match == "perceptual":
         report.verdict = "similar"
         report.notes.append(
-            "perceptual match only: the image was re-encoded, resized or "
-            "edited after it was logged; its history after that is unknown"
+            "perceptual match only: the image was re-encoded, resized or edited after it "
+            "was logged, or differs in what a viewer shows (colour profile, orientation, "
+            "frames); its history after that record is unknown"
         )
     else:
         report.verdict = "verified"
@@ -420,8 +365,53 @@ def verify_chain(ev: Evidence) -> Report:
 
 
 # --- helpers -------------------------------------------------------------------------------
-def _check_key_events(cp: Checkpoint, parsed: dict[int, Record],
-                      bodies: dict[int, ProvenRecord], check: Check) -> None:
+def _check_anchors(pinned: Sequence[PinnedCheckpoint], log_key: NoteVerifier) -> None:
+    from provenance.errors import TrustAnchorError
+
+    for pin in pinned:
+        try:
+            why = anchor_mismatch(pin.note, log_key)
+        except CheckpointError:
+            continue  # a malformed pin is check 4's (pinned.invalid)
+        if why is not None:
+            raise TrustAnchorError(
+                why,
+                hint=f"this log is {log_key.name} (key {log_key.key_id.hex()}); pin a "
+                "checkpoint of it, or if it is the same log, its key was replaced: do not "
+                "trust it",
+            )
+
+
+def _check_checkpoint(ev: Evidence, check: Check, report: Report) -> Checkpoint | None:
+    try:
+        cp = open_checkpoint(ev.checkpoint, ev.log_key)
+    except CheckpointError as exc:
+        check.fail("checkpoint.signature.mismatch", str(exc))
+        return None
+    report.checkpoint_size, report.checkpoint_root = cp.size, cp.root.hex()
+    report.origin, report.checkpoint_note = cp.origin, ev.checkpoint
+    for pin in ev.pinned:
+        _check_pinned(pin, cp, ev.log_key, check)
+    for witness in ev.witnesses:
+        if witness.sig_type != SIG_COSIGNATURE_V1:
+            witness = NoteVerifier(witness.name, witness.public, SIG_COSIGNATURE_V1)
+        try:
+            verify_cosignature(ev.checkpoint, witness)
+        except CheckpointError:
+            continue
+        report.witnesses.append(witness.name)
+    if len(report.witnesses) < ev.min_witnesses:
+        check.fail(
+            "checkpoint.witnesses",
+            f"{len(report.witnesses)} of the required {ev.min_witnesses} witness "
+            "cosignatures verify on the checkpoint",
+        )
+    return cp
+
+
+def _check_key_events(
+    cp: Checkpoint, parsed: dict[int, Record], bodies: dict[int, ProvenRecord], check: Check
+) -> None:
     try:
         committed = parse_key_events_line(cp.extensions)
     except RecordError as exc:
@@ -429,8 +419,9 @@ def _check_key_events(cp: Checkpoint, parsed: dict[int, Record],
         return
     if committed is None:
         return  # a checkpoint without the commitment: nothing to hold the evidence to
-    events = sorted(i for i, r in parsed.items()
-                    if r.statement.type in ("key", "revoke") and i < cp.size)
+    events = sorted(
+        i for i, r in parsed.items() if r.statement.type in ("key", "revoke") and i < cp.size
+    )
     state = KEY_EVENTS_START
     for i in events:
         state = fold_key_event(state, i, record_id(bodies[i].body))
@@ -440,20 +431,6 @@ def _check_key_events(cp: Checkpoint, parsed: dict[int, Record],
             f"the checkpoint commits to {committed[0]} key registrations/revocations; the "
             f"evidence holds {len(events)} that do not match it (one is missing or altered)",
         )
-
-
-_VERIFY_CODES: dict[str, str] = {
-    "untrusted": "signingCredential.untrusted",
-    "revoked": "signingCredential.revoked",
-    "invalid": "claimSignature.mismatch",
-}
-
-
-def _check_signature(idx: int, rec: Record, book: KeyBook, check: Check) -> None:
-    verdict = book.judge(idx, rec)
-    if verdict is not None:
-        failure, detail = verdict
-        check.fail(_VERIFY_CODES[failure], f"record {idx}: {detail}", idx)
 
 
 def _walk_chain(
@@ -484,6 +461,14 @@ def _walk_chain(
                     "ingredient.missing", f"record {idx}: parent {pid} is not in the evidence", idx
                 )
                 continue
+            if parsed[pidx].statement.type not in ("capture", "edit"):
+                check.fail(
+                    "ingredient.notAsset",
+                    f"record {idx}: parent {pidx} is a {parsed[pidx].statement.type} record, "
+                    "not an image",
+                    idx,
+                )
+                continue
             if pidx >= idx:
                 check.fail(
                     "ingredient.order", f"record {idx}: parent at {pidx} does not precede it", idx
@@ -502,72 +487,93 @@ def _walk_chain(
     return order
 
 
+def _judge_edits(
+    chain: Sequence[int], parsed: dict[int, Record], by_id: dict[str, int], check: Check
+) -> dict[int, plausibility.Judgement]:
+    """Plausibility of every edit in the chain, from the records (part of check 5)."""
+    out: dict[int, plausibility.Judgement] = {}
+    for idx in chain:
+        rec = parsed.get(idx)
+        if rec is None or rec.statement.type != "edit" or rec.statement.asset is None:
+            continue
+        parents: list[Asset] = []
+        for pid in rec.statement.parents:
+            pidx = by_id.get(pid)
+            asset = parsed[pidx].statement.asset if pidx is not None else None
+            if asset is not None:
+                parents.append(asset)
+        if len(parents) != len(rec.statement.parents):
+            continue  # a missing parent is already a failure of (5)
+        judgement = plausibility.judge(rec.statement.asset, parents, rec.statement.actions)
+        out[idx] = judgement
+        if judgement.outcome == "implausible":
+            check.fail("edit.implausible", f"record {idx}: {judgement.detail}", idx)
+    return out
+
+
 def _check_image(ev: Evidence, subject: Record, c6: Check, c7: Check, report: Report) -> None:
     asset = subject.statement.asset
     img = ev.image
     if img is None:
-        c6.status, c6.code, c6.detail = "skip", "image.unavailable", "no image given"
-        c7.status, c7.code = "skip", "image.unavailable"
+        c6.skip("image.unavailable", "no image given")
+        c7.skip("image.unavailable")
         return
     if asset is None:
         c6.fail("record.noAsset", f"record {ev.subject} is a {subject.statement.type} record")
-        c7.status, c7.code = "skip", "record.noAsset"
+        c7.skip("record.noAsset")
         return
     if ev.match == "sha256":
         if img.sha256 != asset.sha256:
             c6.fail("dataHash.mismatch", "file SHA-256 differs from the record's")
         else:
-            c6.code, c6.detail = "dataHash.match", "file bytes match exactly"
-    elif ev.match == "pixels":
-        if img.pixels is None or img.pixels != asset.pixels:
-            c6.fail("dataHash.mismatch", "canonical pixels differ from the record's")
+            c6.note("dataHash.match", "the file's bytes are exactly the signed bytes")
+    elif ev.match == "content":
+        if asset.binding is None:
+            c6.fail("content.legacy", "the record has no content digest (digest set 1)")
+        elif img.content != asset.binding:
+            c6.fail("content.mismatch", "what a viewer displays differs from the record")
         else:
-            c6.code, c6.detail = "pixels.match", "decoded pixels match (metadata differs)"
+            c6.note(
+                "content.match",
+                "what a viewer displays matches the record; only metadata differs",
+            )
     if img.phash64 is None or img.phash256 is None:
-        c7.status, c7.code, c7.detail = "skip", "softBinding.notComputed", ""
+        c7.skip("softBinding.notComputed")
         if ev.match == "perceptual":
             c6.fail("softBinding.mismatch", "perceptual match claimed without hashes")
         return
     d64 = _hamming(img.phash64, asset.phash64)
     d256 = _hamming(img.phash256, asset.phash256)
-    report.phash64_distance, report.phash256_distance = d64, d256
+    report.distances = {"phash64": d64, "phash256": d256}
+    dpdq = None
+    if img.pdq is not None and asset.pdq is not None:
+        dpdq = _hamming(img.pdq, asset.pdq)
+        report.distances["pdq"] = dpdq
+    shown = f"pHash-64 {d64}, pHash-256 {d256}" + (f", PDQ {dpdq}" if dpdq is not None else "")
     if ev.match == "perceptual":
         if d64 > ev.phash64_max or d256 > ev.phash256_max:
-            c6.fail(
-                "softBinding.mismatch",
-                f"perceptual distance too large (pHash-64 {d64}, pHash-256 {d256})",
-            )
+            c6.fail("softBinding.mismatch", f"perceptual distance too large ({shown} bits)")
         else:
-            c6.code = "softBinding.match"
-            c6.detail = f"perceptual match: pHash-64 {d64} bits, pHash-256 {d256} bits"
-        c7.code, c7.detail = "softBinding.recomputed", "distances computed from the image"
-    elif ev.match == "pixels" and (d64 > ev.phash64_max or d256 > ev.phash256_max):
-        # Same pixels in another container: the hashes may differ by the JPEG draft decode
-        # (DCT-domain scaling) but never by more than a re-encode does.
+            what = "bytes and displayed content differ"
+            c6.note("softBinding.match", f"{what}; perceptual match only: {shown} bits")
+        c7.note("softBinding.recomputed", f"distances computed from the image: {shown} bits")
+        return
+    if d64 or d256 or (dpdq is not None and dpdq > PDQ_RECOMPUTE_TOLERANCE):
         c7.fail(
             "softBinding.mismatch",
-            f"the record's perceptual hashes are far from the image's (pHash-64 off by "
-            f"{d64} bits, pHash-256 by {d256})",
-        )
-    elif ev.match == "pixels":
-        c7.code = "softBinding.match"
-        c7.detail = f"recomputed hashes within {d64}/{d256} bits of the record's"
-    elif d64 != 0 or d256 != 0:
-        c7.fail(
-            "softBinding.mismatch",
-            f"the record's perceptual hashes are not the image's (pHash-64 off by {d64} "
-            f"bits, pHash-256 by {d256})",
+            f"the record's perceptual hashes are not the image's ({shown} bits apart): the "
+            "signer recorded hashes of another picture",
         )
     else:
-        c7.code, c7.detail = "softBinding.match", "recomputed hashes equal the record's"
+        c7.note("softBinding.match", f"recomputed hashes equal the record's ({shown} bits)")
 
 
-def _check_replays(replays: Sequence[Replay], parsed: dict[int, Record], check: Check) -> None:
+def _check_replays(replays: Sequence[Replay], parsed: dict[int, Record], check: Check) -> set[int]:
+    """Check (8); returns the indices of the edits replayed exactly."""
     if not replays:
-        check.status, check.code = "skip", "replay.notRequested"
-        check.detail = "no parent image given (verify --parent-image FILE)"
-        return
-    done = 0
+        check.skip("replay.notRequested", "no parent image given (verify --parent-image FILE)")
+        return set()
+    done: set[int] = set()
     for rp in replays:
         child, parent = parsed.get(rp.child), parsed.get(rp.parent)
         if (
@@ -588,32 +594,35 @@ def _check_replays(replays: Sequence[Replay], parsed: dict[int, Record], check: 
             )
             continue
         pa = parent.statement.asset
-        if rp.parent_sha256 != pa.sha256 and rp.parent_pixels != pa.pixels:
+        if rp.parent_sha256 != pa.sha256 and (
+            pa.binding is None or rp.parent_content != pa.binding
+        ):
             check.fail(
                 "replay.parentMismatch",
                 f"the supplied parent image is not record {rp.parent}'s image",
                 rp.child,
             )
             continue
-        if rp.pixels is None:
+        if rp.digest is None:
             continue  # declared, not replayable: nothing to compare
-        if rp.pixels != child.statement.asset.pixels:
+        ca = child.statement.asset
+        expected = ca.binding if ca.digests >= 2 else ca.pixels
+        if rp.digest != expected:
             check.fail(
                 "replay.mismatch",
-                rp.detail or
-                f"re-applying record {rp.child}'s actions to the parent image does not "
-                "reproduce its pixels",
+                rp.detail
+                or f"re-applying record {rp.child}'s actions to the parent image does not "
+                "reproduce it",
                 rp.child,
             )
             continue
-        done += 1
+        done.add(rp.child)
     if check.status != "fail":
         if done:
-            check.code = "replay.match"
-            check.detail = f"{done} edit(s) replayed exactly"
+            check.note("replay.match", f"{len(done)} edit(s) replayed exactly")
         else:
-            check.status, check.code = "skip", "replay.notReplayable"
-            check.detail = "the edits are declared, not replayable"
+            check.skip("replay.notReplayable", "the edits are declared, not replayable")
+    return done
 
 
 def _check_pinned(
@@ -623,12 +632,6 @@ def _check_pinned(
         old = open_checkpoint(pin.note, log_key)
     except CheckpointError as exc:
         check.fail("checkpoint.pinned.invalid", f"pinned checkpoint: {exc}")
-        return
-    if old.origin != cp.origin:
-        check.fail(
-            "checkpoint.inconsistent",
-            f"pinned checkpoint is for log {old.origin!r}, not {cp.origin!r}",
-        )
         return
     if old.size > cp.size:
         check.fail(
@@ -646,10 +649,30 @@ def _check_pinned(
         )
 
 
-def _step(idx: int, rec: Record, keys: dict[str, KeyState], checks: Sequence[Check]) -> ChainStep:
+def _step(
+    idx: int,
+    rec: Record,
+    keys: dict[str, KeyState],
+    checks: Sequence[Check],
+    replayed: set[int],
+    judgements: dict[int, plausibility.Judgement],
+) -> ChainStep:
     st = rec.statement
     problems = [f"{p.code}: {p.detail}" for c in checks for p in c.problems if p.index == idx]
     state = keys.get(rec.signer)
+    how: StepCheck
+    detail = ""
+    if st.type == "capture":
+        how = "capture"
+    elif st.type in ("key", "revoke"):
+        how = "key event"
+    elif idx in replayed:
+        how, detail = "replayed", "re-applied to the parent image: identical"
+    else:
+        judgement = judgements.get(idx)
+        plausible = judgement is not None and judgement.outcome == "plausible"
+        how = "declared, plausible" if plausible else "declared"
+        detail = judgement.detail if judgement is not None else ""
     return ChainStep(
         index=idx,
         record_id=record_id(rec.canonical()),
@@ -659,6 +682,8 @@ def _step(idx: int, rec: Record, keys: dict[str, KeyState], checks: Sequence[Che
         time=st.time,
         actions=[a.to_json() for a in st.actions],
         parents=list(st.parents),
+        check=how,
+        check_detail=detail,
         ok=not problems,
         problems=problems,
         asset=st.asset.to_json() if st.asset is not None else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from provenance.migrate import create_triggers
+from provenance.store.migrate import create_triggers
 
 revision = "0001"
 down_revision = None

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from provenance.errors import LogIntegrityError
-from provenance.migrate import create_triggers, drop_triggers
+from provenance.store.migrate import create_triggers, drop_triggers
 
 revision = "0002"
 down_revision = "0001"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from provenance.migrate import create_triggers
+from provenance.store.migrate import create_triggers
 
 revision = "0003"
 down_revision = "0002"

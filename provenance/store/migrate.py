@@ -11,16 +11,12 @@ triggers; every migration that alters a log table calls :func:`create_triggers` 
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Final
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 
-from provenance import store as _store
-
-# The tables whose rows are never updated or deleted; defined once, beside the schema.
-LOG_TABLES: Final = _store.LOG_TABLES
+from provenance.store.schema import LOG_TABLES
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
