@@ -39,7 +39,7 @@ _HEX16 = re.compile(r"[0-9a-f]{16}")
 _RECORD_ID = re.compile(r"sha256:[0-9a-f]{64}")
 _KEY_ID = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
-_ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+_ACTION = re.compile(r"[a-z][A-Za-z0-9_]*(\.[a-z][A-Za-z0-9_]*)+")
 _CLAIM_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
 _FORMATS: Final = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "GIF", "HEIF", "AVIF", "MPO"})
 

@@ -17,8 +17,7 @@
   exactly the complete subtrees of that tree, and no image is logged twice;
 * :func:`pg_database` creates a throwaway PostgreSQL database through the server named by
   ``PROVENANCE_TEST_PG_URL`` (see ``.ci/start-postgres.sh``) and drops it afterwards;
-* :func:`fill_every_log_table` puts a row in each log table; :func:`write_0001_ledger`
-  writes a ledger at schema revision 0001 (see its docstring).
+* :func:`fill_every_log_table` puts a row in each log table.
 """
 
 from __future__ import annotations
@@ -40,15 +39,14 @@ from typing import Any
 import numpy as np
 from conftest import FIXED_NOW
 from PIL import Image
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from provenance.audit import audit_log
 from provenance.keys import SigningKey, load_signing_key
 from provenance.ledger import Ledger
 from provenance.records import Action, parse_record
-from provenance.store import LOG_TABLES, Store
+from provenance.store import LOG_TABLES
 
 PG_URL_ENV = "PROVENANCE_TEST_PG_URL"
 
@@ -137,7 +135,7 @@ def check_ledger(ledger: Ledger) -> dict[str, int]:
     half-written append would leave one); ``records`` holds exactly indices 0..n-1; ``nodes``
     holds exactly the 2n - popcount(n) complete subtrees; no asset SHA-256 appears twice.
     """
-    result = audit_log(ledger)
+    result = ledger.audit()
     assert result.ok, [p.to_json() for p in result.ordered()[:5]]
     n = ledger.size()
     cp = ledger.checkpoint()
@@ -145,14 +143,17 @@ def check_ledger(ledger: Ledger) -> dict[str, int]:
     counts = ledger.store.table_counts()
     assert counts["records"] == n
     assert counts["nodes"] == 2 * n - bin(n).count("1")
-    with ledger.store.raw_connection() as conn:
-        dupes = conn.execute(
-            text(
-                "SELECT count(*) FROM (SELECT sha256 FROM assets "
-                "GROUP BY sha256 HAVING count(*) > 1) d"
-            )
-        ).scalar_one()
-        conn.rollback()
+    engine = create_engine(ledger.store.url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            dupes = conn.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT sha_key FROM assets "
+                    "GROUP BY sha_key HAVING count(*) > 1) d"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
     assert dupes == 0, f"{dupes} images are logged more than once"
     return counts
 
@@ -388,7 +389,7 @@ def pg_database(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-# --- a ledger with rows in every log table, and one at schema revision 0001 -----------
+# --- a ledger with rows in every log table ------------------------------------------------
 def fill_every_log_table(
     ledger: Ledger, alice: SigningKey, desk: SigningKey, photos: list[Path]
 ) -> list[Path]:
@@ -402,7 +403,7 @@ def fill_every_log_table(
         [str(photos[1])],
         photos[5],
         desk,
-        [Action("c2pa.color_adjustments", {"brightness": 1.1})],
+        [Action("c2pa.edited", {"note": "declared"})],
         now=FIXED_NOW,
     )
     gone = SigningKey.from_seed(bytes(range(9, 41)))
@@ -413,40 +414,43 @@ def fill_every_log_table(
     return [*captured, photos[5]]
 
 
-# --- schema revision 0001 ----------------------------------------------------------------------
-def write_0001_ledger(source: Ledger, url: str) -> None:
-    """Write at ``url`` the ledger ``source`` would have been at schema revision 0001.
+def copy_0001_ledger(source: Path, url: str) -> None:
+    """Copy a SQLite ledger at schema revision 0001 (``tests/assets/legacy``) to ``url``.
 
-    The current code cannot append to a 0001 schema (``Store.append`` writes
-    ``assets.phash256``, which 0001 lacks), so the rows are written the 0001 way: the schema
-    is created by the 0001 migration alone (``Store.migrate(revision="0001")``), then every
-    row of every log table of ``source`` (a ledger written by the current code) is copied
-    with the columns that exist at 0001: the same records, nodes and signed checkpoints,
-    only without the phash256 column, which the 0002 migration must rebuild from the
-    signed record bodies. ``meta`` (schema id, origin, log public key) is copied too.
+    The schema is created by the 0001 migration alone (``Store.migrate(revision="0001")``),
+    then every row of every log table is copied as it is, so the upgrade path runs on
+    PostgreSQL too.
     """
+    from provenance.store import Store
+
+    src = create_engine(f"sqlite:///{source}", poolclass=NullPool)
     old = Store(url)
     try:
-        old.migrate(revision="0001", create_meta=source.store.meta())
-        with source.store.raw_connection() as src, old.raw_connection() as dst:
-            for table in LOG_TABLES:
-                cols = [c["name"] for c in inspect(dst).get_columns(table)]
-                rows = [
-                    dict(r._mapping)
-                    for r in src.execute(text(f"SELECT {', '.join(cols)} FROM {table}"))
-                ]
-                if rows:
-                    dst.execute(
-                        text(
-                            f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
-                            f"({', '.join(':' + c for c in cols)})"
-                        ),
-                        rows,
-                    )
-            dst.commit()
-            src.rollback()
+        with src.connect() as conn:
+            meta = dict(conn.execute(text("SELECT key, value FROM meta")).all())
+            tables = {
+                t: [dict(r._mapping) for r in conn.execute(text(f"SELECT * FROM {t}"))]
+                for t in LOG_TABLES
+            }
+        old.migrate(revision="0001", create_meta=meta)
+        dst = create_engine(url, poolclass=NullPool)
+        try:
+            with dst.begin() as conn:
+                for table, rows in tables.items():
+                    if rows:
+                        cols = list(rows[0])
+                        conn.execute(
+                            text(
+                                f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
+                                f"({', '.join(':' + c for c in cols)})"
+                            ),
+                            rows,
+                        )
+        finally:
+            dst.dispose()
     finally:
         old.close()
+        src.dispose()
 
 
 def schema_revision(url: str) -> str | None:

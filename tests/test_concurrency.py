@@ -19,7 +19,6 @@ import pytest
 from conftest import LedgerEnv
 from pg_helpers import check_ledger, make_jpegs, run_concurrent_signing, run_proc
 
-from provenance.audit import audit_log
 from provenance.errors import KeyStateError
 from provenance.keys import SigningKey
 from provenance.ledger import Ledger
@@ -99,7 +98,7 @@ def test_log_verify_while_a_writer_appends_reports_no_damage(
             return real(**kwargs)
 
         monkeypatch.setattr(auditor.store, "table_counts", writer_commits_meanwhile)
-        result = audit_log(auditor)
+        result = auditor.audit()
     finally:
         auditor.close()
     assert result.ok, [p.to_json() for p in result.problems]

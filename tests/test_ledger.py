@@ -20,7 +20,7 @@ from provenance.errors import (
     NotFoundError,
 )
 from provenance.keys import SigningKey
-from provenance.ledger import Ledger, LedgerVerifier
+from provenance.ledger import Ledger
 from provenance.records import Action, parse_record
 from provenance.store import Store
 
@@ -42,10 +42,10 @@ def test_sign_find_history(lenv: LedgerEnv, photos: list[Path]) -> None:
         photos[0], child, [Crop(0, 0, 200, 100), Resize(100, 50)], lenv.desk, now=FIXED_NOW
     )
     assert out.status == "signed" and child.exists()
-    tree = lenv.ledger.history(str(child))
-    assert tree.record.statement.type == "edit"
-    assert tree.parents[0].record_id == res[0].record_id
-    assert lenv.ledger.ancestry(tree.index) == [tree.index, res[0].index]
+    report = lenv.ledger.evidence().verify_record(str(child))
+    assert [s.type for s in report.chain] == ["edit", "capture"]
+    assert report.chain[1].record_id == res[0].record_id
+    assert sorted(lenv.ledger.store.ancestry(out.index or 0)) == [res[0].index, out.index]
 
 
 def test_dedupe_within_one_batch_and_across_batches(lenv: LedgerEnv, photos: list[Path]) -> None:
@@ -79,10 +79,13 @@ def test_unregistered_and_revoked_keys_cannot_sign(lenv: LedgerEnv, photos: list
         lenv.ledger.sign(photos[:1], lenv.alice)
     with pytest.raises(KeyStateError, match="already registered"):
         lenv.ledger.register_key(lenv.desk.public, "again")
+    # the same key under the same name again is "already done", not an error
+    assert lenv.ledger.register_key(lenv.desk.public, "desk")[2] is False
     with pytest.raises(KeyStateError, match="only revoke itself"):
         lenv.ledger.revoke_key(lenv.desk.key_id, by=stranger)
     idx, _ = lenv.ledger.revoke_key(lenv.desk.key_id, by=lenv.desk)
     assert lenv.ledger.key(lenv.desk.key_id).revoked_at == idx
+    assert lenv.ledger.key("desk").revoked_at == idx  # by name too
 
 
 def test_append_is_atomic_when_checkpoint_signing_fails(
@@ -95,14 +98,10 @@ def test_append_is_atomic_when_checkpoint_signing_fails(
         raise RuntimeError("signer died")
 
     from provenance.imaging import digest_file
-    from provenance.ledger import asset_from_digests, new_record
+    from provenance.ledger import new_record
     from provenance.records import Statement, sign_statement
 
-    st = Statement(
-        type="capture",
-        time="2026-11-26T12:00:00Z",
-        asset=asset_from_digests(digest_file(photos[0])),
-    )
+    st = Statement(type="capture", time="2026-11-26T12:00:00Z", asset=digest_file(photos[0]))
     rec = sign_statement(st, lenv.alice)
     with pytest.raises(RuntimeError):
         store.append([new_record(rec)], boom)
@@ -232,8 +231,75 @@ def test_verify_record_chain_through_ledger_verifier(lenv: LedgerEnv, photos: li
     from provenance.edits import Rotate
 
     lenv.ledger.edit(photos[0], child, [Rotate(90)], lenv.desk, now=FIXED_NOW)
-    rep = LedgerVerifier(lenv.ledger).verify_record(str(child))
+    rep = lenv.ledger.evidence().verify_record(str(child))
     assert rep.verdict == "verified"
     assert [s.index for s in rep.chain] == [res[0].index + 1, res[0].index]
     body = lenv.ledger.store.record_at(res[0].index).body
     assert parse_record(body).record_id == res[0].record_id
+
+
+def test_another_signers_image_is_a_conflict_and_not_re_signed(
+    lenv: LedgerEnv, photos: list[Path]
+) -> None:
+    first = lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)[0]
+    size = lenv.ledger.size()
+    again = lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)[0]
+    assert (again.status, again.index) == ("exists", first.index)
+    other = lenv.ledger.sign(photos[:1], lenv.desk, now=FIXED_NOW)[0]
+    assert other.status == "conflict"
+    assert other.signer == lenv.alice.key_id
+    assert (other.signer_name, other.index) == ("alice", first.index)
+    # the same picture with its metadata stripped (same displayed content) is a conflict too
+    from tamper_helpers import strip_jpeg_metadata
+
+    lenv.ledger.sign(photos[1:2], lenv.alice, now=FIXED_NOW)
+    size = lenv.ledger.size()
+    stripped = lenv.tmp / "stripped.jpg"  # apple.jpg has no colour profile: same display
+    stripped.write_bytes(strip_jpeg_metadata(photos[1].read_bytes())[0])
+    assert lenv.ledger.sign([stripped], lenv.desk, now=FIXED_NOW)[0].status == "conflict"
+    assert lenv.ledger.sign([stripped], lenv.alice, now=FIXED_NOW)[0].status == "exists"
+    assert lenv.ledger.size() == size
+    # rocket.jpg carries Adobe RGB: without its profile it displays differently, a new image
+    bare = lenv.tmp / "bare.jpg"
+    bare.write_bytes(strip_jpeg_metadata(photos[0].read_bytes())[0])
+    assert lenv.ledger.sign([bare], lenv.desk, now=FIXED_NOW)[0].status == "signed"
+
+
+def test_key_names_are_unique_printable_and_the_log_key_never_signs(lenv: LedgerEnv) -> None:
+    from provenance.errors import RecordError
+
+    with pytest.raises(KeyStateError, match="already taken"):
+        lenv.ledger.register_key(SigningKey.from_seed(b"n" * 32).public, "alice")
+    for bad in ("", "x" * 65, "eve\n[ok ] #3 capture by alice", "\x1b[31mred", " pad"):
+        with pytest.raises(RecordError, match="invalid key name"):
+            lenv.ledger.register_key(SigningKey.from_seed(b"m" * 32).public, bad)
+    with pytest.raises(KeyStateError, match="log key cannot be registered"):
+        lenv.ledger.register_key(lenv.ledger.log_public, "operator")
+
+
+def test_resolve_takes_an_index_a_record_id_or_an_image(
+    lenv: LedgerEnv, photos: list[Path]
+) -> None:
+    res = lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)[0]
+    assert res.index is not None and res.record_id is not None
+    for ref in (str(res.index), res.record_id, str(photos[0])):
+        assert lenv.ledger.resolve(ref) == res.index
+    assert lenv.ledger.prove(str(res.index)).record_id == res.record_id
+    with pytest.raises(NotFoundError):
+        lenv.ledger.resolve("99")
+
+
+def test_user_claims_cannot_use_the_reserved_prefix(lenv: LedgerEnv, photos: list[Path]) -> None:
+    from provenance.errors import RecordError
+
+    with pytest.raises(RecordError, match="reserved"):
+        lenv.ledger.sign(photos[:1], lenv.alice, claims={"provenance.edit": "1"})
+    lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
+    with pytest.raises(RecordError, match="reserved"):
+        lenv.ledger.derive(
+            [str(photos[0])],
+            photos[1],
+            lenv.desk,
+            [Action("c2pa.cropped", {"left": 0, "top": 0, "right": 10, "bottom": 10})],
+            claims={"provenance.edit": "1"},
+        )

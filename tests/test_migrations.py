@@ -1,11 +1,17 @@
-"""Schema evolution: a ledger written at revision 0001 upgrades to head when opened.
+"""Schema evolution: ledgers written by earlier versions upgrade to head when opened.
 
-Revision 0002 adds ``assets.phash256`` (backfilled from the signed records) by rebuilding
-the ``assets`` table in SQLite batch mode, which drops the table's triggers; the migration
-must recreate them. The upgrade runs in one transaction: if it fails, the ledger is left at
-0001 exactly as it was. Databases that are not ledgers (another program's SQLite file, an
-empty file, a file that is not SQLite, a ledger from a newer program) are refused with a
-clear error and exit 3, and are not modified.
+``tests/assets/legacy/`` holds two ledgers written by the code of commit f7d0887 (digest
+set 1, see ``make_legacy_ledgers.py``): ``ledger_v1.db`` at schema revision 0003 and
+``ledger_v1_rev0001.db``, the same rows at revision 0001. Opening either runs the remaining
+migrations in one transaction: 0002 backfills pHash-256 from the signed bodies (rebuilding
+``assets`` in SQLite batch mode, which drops triggers: the migration recreates them), 0003
+protects ``meta``, 0004 rebuilds every table into the compact layout. If an upgrade fails,
+the ledger is left exactly as it was. Old records keep verifying under their own digest set:
+the exact files are ``verified``, a set-1 edit still replays, and a copy with its metadata
+stripped is ``similar`` (digest set 1 has no display digest to prove it is the same picture).
+Databases that are not ledgers (another program's SQLite file, an empty file, a file that is
+not SQLite, a ledger from a newer program) are refused with a clear error and exit 3, and
+are not modified.
 """
 
 from __future__ import annotations
@@ -18,33 +24,37 @@ from typing import Any
 
 import pytest
 from conftest import LedgerEnv
-from pg_helpers import (
-    check_ledger,
-    fill_every_log_table,
-    make_jpegs,
-    run_gated,
-    schema_revision,
-    write_0001_ledger,
-)
+from pg_helpers import check_ledger, make_jpegs, run_gated, schema_revision
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.pool import NullPool
 
-from provenance import migrate
 from provenance.errors import ForeignDatabaseError, LedgerNotFoundError
-from provenance.ledger import Ledger, LedgerVerifier
-from provenance.store import HEAD_REVISION, LOG_TABLES, Store
+from provenance.keys import SigningKey
+from provenance.ledger import Ledger
+from provenance.store import LOG_TABLES, Store
+from provenance.store import migrate
+from provenance.store.schema import HEAD_REVISION
+
+LEGACY = Path(__file__).parent / "assets" / "legacy"
+IMAGES = ("v1_capture.jpg", "v1_capture2.png", "v1_edit.png", "v1_derived.jpg")
+
+
+def _legacy(tmp: Path, name: str) -> Path:
+    """A private copy of a legacy ledger (with its log key) and the images it logged."""
+    for f in LEGACY.iterdir():
+        if f.name.startswith(name) or f.name in IMAGES:
+            shutil.copyfile(f, tmp / f.name)
+    return tmp / name
+
+
+@pytest.fixture(params=["ledger_v1.db", "ledger_v1_rev0001.db"])
+def old_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    return _legacy(tmp_path, request.param)
 
 
 @pytest.fixture
-def old_ledger(lenv: LedgerEnv, photos: list[Path]) -> tuple[Path, LedgerEnv, list[Path]]:
-    """A SQLite ledger at revision 0001 holding the rows of ``lenv`` (see write_0001_ledger),
-    with the log key beside it; returns (path, the head-revision source, logged images)."""
-    images = fill_every_log_table(lenv.ledger, lenv.alice, lenv.desk, photos)
-    old = lenv.tmp / "old.db"
-    write_0001_ledger(lenv.ledger, str(old))
-    for suffix in (".logkey", ".logkey.pub"):
-        shutil.copyfile(str(lenv.db) + suffix, str(old) + suffix)
-    return old, lenv, images
+def old_0001(tmp_path: Path) -> Path:
+    return _legacy(tmp_path, "ledger_v1_rev0001.db")
 
 
 def _sqlite_url(path: Path) -> str:
@@ -103,60 +113,73 @@ def _schema(url: str) -> dict[str, Any]:
         engine.dispose()
 
 
-def test_0001_ledger_is_what_revision_0001_creates(old_ledger) -> None:  # type: ignore[no-untyped-def]
-    old, _, _ = old_ledger
-    assert schema_revision(_sqlite_url(old)) == "0001"
-    assert "phash256" not in _columns(_sqlite_url(old), "assets")
-    assert set(_triggers(old).values()) == set(LOG_TABLES)
+def test_the_legacy_ledgers_are_what_the_old_code_wrote(tmp_path: Path) -> None:
+    v3, v1 = _legacy(tmp_path, "ledger_v1.db"), _legacy(tmp_path, "ledger_v1_rev0001.db")
+    assert schema_revision(_sqlite_url(v3)) == "0003"
+    assert schema_revision(_sqlite_url(v1)) == "0001"
+    assert "phash256" not in _columns(_sqlite_url(v1), "assets")
+    assert "pixels" in _columns(_sqlite_url(v3), "assets")
+    assert set(_triggers(v1).values()) == set(LOG_TABLES)
 
 
-def test_upgrade_from_0001_keeps_the_log_verifiable(
-    old_ledger,
+def test_upgrade_keeps_the_log_verifiable_and_old_records_verifying(
+    old_ledger: Path,
     run_cli,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
-    old, src, images = old_ledger
-    with Ledger.open(str(old)) as ledger:  # upgrades
-        assert schema_revision(_sqlite_url(old)) == HEAD_REVISION
+    folder = old_ledger.parent
+    with Ledger.open(str(old_ledger)) as ledger:  # upgrades
+        assert schema_revision(_sqlite_url(old_ledger)) == HEAD_REVISION
         counts = check_ledger(ledger)
-        assert counts == src.ledger.store.table_counts()
-        n = ledger.size()
-        # the backfilled pHash-256 equals what the current code stored for the same records
-        assert ledger.store.asset_digests(range(n)) == src.ledger.store.asset_digests(range(n))
-        verifier = LedgerVerifier(ledger)
-        for img in images:
-            report, found = verifier.verify_image(img)
-            assert report.verdict == "verified", (img.name, report.to_json())
+        assert counts["records"] == 8 and counts["assets"] == 4
+        assert {k.name for k in ledger.list_keys()} == {"alice", "desk", "gone"}
+        for name in IMAGES:
+            report, found = ledger.evidence().verify_image(folder / name)
+            assert report.verdict == "verified", (name, report.to_json())
             assert found.matches[0].kind == "sha256"
-        # and the upgraded ledger takes new records
+        # and the upgraded ledger takes new records (digest set 2)
+        alice = SigningKey.from_seed(bytes(range(32)))
         new = make_jpegs(tmp_path / "new", 2, seed=21)
-        assert [r.status for r in ledger.sign(new, src.alice)] == ["signed", "signed"]
+        assert [r.status for r in ledger.sign(new, alice)] == ["signed", "signed"]
         check_ledger(ledger)
-    with Ledger.open(str(old)) as ledger:  # already at head: opens without migrating again
-        assert ledger.size() == n + 2
-    r = run_cli("--db", old, "log", "verify")
+        n = ledger.size()
+    with Ledger.open(str(old_ledger)) as ledger:  # already at head: opens without migrating
+        assert ledger.size() == n
+    r = run_cli("--db", old_ledger, "log", "verify")
     assert r.exit_code == 0, r.output
-    r = run_cli("--db", old, "verify", images[-1])
+    # a digest-set-1 edit still replays from its parent
+    r = run_cli(
+        "--db", old_ledger, "verify", folder / "v1_edit.png", "--parent-image",
+        folder / "v1_capture.jpg", "--json",
+    )
     assert r.exit_code == 0, r.output
+    assert '"check": "replayed"' in r.stdout
+    # metadata stripped from a set-1 JPEG: no display digest to match, so at best similar
+    from tamper_helpers import strip_jpeg_metadata
+
+    stripped = tmp_path / "stripped.jpg"
+    stripped.write_bytes(strip_jpeg_metadata((folder / "v1_capture.jpg").read_bytes())[0])
+    r = run_cli("--db", old_ledger, "verify", stripped)
+    assert r.exit_code == 5, r.output
 
 
-def test_upgraded_schema_equals_a_fresh_one(old_ledger) -> None:  # type: ignore[no-untyped-def]
-    old, src, _ = old_ledger
-    Store.open(str(old)).close()
-    assert _schema(_sqlite_url(old)) == _schema(_sqlite_url(src.db))
-    assert _triggers(old) == _triggers(src.db)
+def test_upgraded_schema_equals_a_fresh_one(old_ledger: Path, tmp_path: Path) -> None:
+    Store.open(str(old_ledger)).close()
+    fresh = tmp_path / "fresh" / "fresh.db"
+    Ledger.init(str(fresh)).close()
+    assert _schema(_sqlite_url(old_ledger)) == _schema(_sqlite_url(fresh))
+    assert _triggers(old_ledger) == _triggers(fresh)
 
 
-def test_triggers_refuse_update_and_delete_after_the_upgrade(old_ledger) -> None:  # type: ignore[no-untyped-def]
-    old, _, _ = old_ledger
-    Store.open(str(old)).close()
-    triggers = _triggers(old)
-    for table in LOG_TABLES:
+def test_triggers_refuse_update_and_delete_after_the_upgrade(old_ledger: Path) -> None:
+    Store.open(str(old_ledger)).close()
+    triggers = _triggers(old_ledger)
+    for table in (*LOG_TABLES, "meta"):
         assert {f"{table}_no_update", f"{table}_no_delete"} <= set(triggers), table
-    conn = sqlite3.connect(old, isolation_level=None)
+    conn = sqlite3.connect(old_ledger, isolation_level=None)
     try:
         for table in LOG_TABLES:
-            col = _columns(_sqlite_url(old), table)[-1]
+            col = _columns(_sqlite_url(old_ledger), table)[-1]
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
             for sql in (f"UPDATE {table} SET {col} = {col}", f"DELETE FROM {table}"):
                 with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -165,47 +188,55 @@ def test_triggers_refuse_update_and_delete_after_the_upgrade(old_ledger) -> None
         conn.close()
 
 
-def test_a_failed_upgrade_leaves_revision_0001_untouched(
-    old_ledger,  # type: ignore[no-untyped-def]
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_failed_upgrade_leaves_the_ledger_untouched(
+    old_0001: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The whole upgrade is one transaction: a failure at the end of 0002 (after the backfill
-    and the table rebuild) rolls all of it back, triggers included."""
-    old, _, _ = old_ledger
-    url = _sqlite_url(old)
-    before = (_schema(url), _triggers(old), _dump(old))
+    """The whole upgrade is one transaction: a failure at the very end (after 0002's
+    backfill and rebuild, 0003, and 0004's rebuild of every table) rolls all of it back,
+    triggers included."""
+    url = _sqlite_url(old_0001)
+    before = (_schema(url), _triggers(old_0001), _dump(old_0001))
     real = migrate.create_triggers
 
     def failing(connection, tables=LOG_TABLES):  # type: ignore[no-untyped-def]
-        if tables == ("assets",):
-            raise RuntimeError("simulated failure at the end of 0002")
+        if len(tables) == len(LOG_TABLES) and "records" in tables:
+            if schema_rev_in(connection) == "0003":
+                raise RuntimeError("simulated failure at the end of 0004")
         real(connection, tables)
 
     monkeypatch.setattr(migrate, "create_triggers", failing)
     with pytest.raises(RuntimeError, match="simulated failure"):
-        Store.open(str(old))
+        Store.open(str(old_0001))
     assert schema_revision(url) == "0001"
-    assert (_schema(url), _triggers(old), _dump(old)) == before
+    assert (_schema(url), _triggers(old_0001), _dump(old_0001)) == before
     monkeypatch.undo()
-    with Ledger.open(str(old)) as ledger:  # and a later open upgrades normally
+    with Ledger.open(str(old_0001)) as ledger:  # and a later open upgrades normally
         check_ledger(ledger)
 
 
-def test_an_unreadable_record_stops_the_upgrade_with_a_clean_error(old_ledger, run_cli) -> None:  # type: ignore[no-untyped-def]
+def schema_rev_in(connection: Any) -> str:
+    from sqlalchemy import text
+
+    return str(connection.execute(text("SELECT version_num FROM alembic_version")).scalar())
+
+
+def test_an_unreadable_record_stops_the_upgrade_with_a_clean_error(
+    old_0001: Path,
+    run_cli,  # type: ignore[no-untyped-def]
+) -> None:
     """0002 backfills pHash-256 from the signed bodies; a damaged body is reported (exit 3,
     one line) and the ledger stays at 0001, unchanged."""
-    old, _, _ = old_ledger
-    with sqlite3.connect(old) as conn:
+    with sqlite3.connect(old_0001) as conn:
         conn.execute("DROP TRIGGER records_no_update")  # tampering needs this
         conn.execute("UPDATE records SET body = X'7B7D' WHERE idx = (SELECT max(idx) FROM assets)")
     conn.close()
-    before = (_triggers(old), _dump(old))
-    r = run_cli("--db", old, "log", "show")
+    before = (_triggers(old_0001), _dump(old_0001))
+    r = run_cli("--db", old_0001, "log", "show")
     assert r.exit_code == 3, r.output
     assert r.stderr.startswith("error: cannot upgrade the schema: record "), r.stderr
     assert "Traceback" not in r.output
-    assert schema_revision(_sqlite_url(old)) == "0001"
-    assert (_triggers(old), _dump(old)) == before
+    assert schema_revision(_sqlite_url(old_0001)) == "0001"
+    assert (_triggers(old_0001), _dump(old_0001)) == before
 
 
 def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -217,15 +248,13 @@ def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_programs_opening_an_old_ledger_together_upgrade_it_once(
-    old_ledger,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
+    old_0001: Path, tmp_path: Path
 ) -> None:
-    old, src, _ = old_ledger
-    results, _ = run_gated([["--db", old, "log", "show", "--json"]] * 3, tmp_path / "gate")
+    results, _ = run_gated([["--db", old_0001, "log", "show", "--json"]] * 3, tmp_path / "gate")
     assert [rc for rc, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
-    assert schema_revision(_sqlite_url(old)) == HEAD_REVISION
-    with Ledger.open(str(old)) as ledger:
-        assert check_ledger(ledger) == src.ledger.store.table_counts()
+    assert schema_revision(_sqlite_url(old_0001)) == HEAD_REVISION
+    with Ledger.open(str(old_0001)) as ledger:
+        assert check_ledger(ledger)["records"] == 8
 
 
 # --- databases that are not (this program's) ledgers ------------------------------------------

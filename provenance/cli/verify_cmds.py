@@ -100,7 +100,7 @@ def verify(
     codes: list[int] = []
     try:
         notes = read_checkpoints(pinned)
-        source = _Source(env, bundle, trust_log_key, notes).__enter__()
+        source = _Source(env, bundle, trust_log_key, notes).open()
     except provenance.ProvenanceError as exc:
         if as_json:  # scripts parse every outcome: the error as a JSON object too
             for image in images:
@@ -161,11 +161,15 @@ class _Source:
             text = provenance.read_text(bundle, "bundle", error=provenance.BundleError)
             self.bundle = provenance.load_bundle(text)
 
-    def __enter__(self) -> _Source:
+    def open(self) -> _Source:
+        """Open the ledger (or find the bundle's trust anchor in the local one)."""
         if self.bundle is None:
             self.ledger = self.env.ledger()
         elif self.trust_log_key is None and not self.notes:
             self.trust_log_key = _local_vkey(self.env, self.bundle)
+        return self
+
+    def __enter__(self) -> _Source:
         return self
 
     def __exit__(self, *exc: object) -> None:

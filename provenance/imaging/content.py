@@ -118,6 +118,7 @@ def decode_pass(
                 first = hashes if index == 0 else first
                 displayed = hashes if index == shown_frame else displayed
     assert first is not None and displayed is not None
-    if orientation_value(tokens.orientation) >= 5:
+    # Pillow's TIFF plugin reports (and loads) a TIFF already oriented: no second swap
+    if orientation_value(tokens.orientation) >= 5 and fmt != "TIFF":
         width, height = height, width
     return Decoded(hasher.hexdigest(), width, height, count, displayed, first)

@@ -323,7 +323,7 @@ class Store:
     def ancestry(self, idx: int, *, limit: int = 100_000) -> list[int]:
         """``idx`` and the indices of all its ancestors (one recursive query)."""
         query = text(
-            "WITH RECURSIVE anc(i) AS (SELECT :idx UNION "
+            "WITH RECURSIVE anc(i) AS (SELECT CAST(:idx AS BIGINT) UNION "
             "SELECT p.parent FROM parents p JOIN anc ON p.child = anc.i) "
             "SELECT i FROM anc LIMIT :limit"
         )
