@@ -24,7 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from provenance import merkle
+import provenance.merkle as merkle
 from provenance.checkpoint import NoteVerifier, open_checkpoint
 from provenance.errors import CheckpointError, LogIntegrityError, MerkleError, RecordError
 from provenance.keys import PublicKey
@@ -218,7 +218,11 @@ def _audit_batch(state: _State, chunk: list[StoredRecord]) -> list[_Task]:
         if isinstance(rec, Record)
         for pid in rec.statement.parents
     }
-    parent_idx = {rid: rec.idx for rid, rec in store.records_by_ids(parent_ids).items()}
+    parent_recs = store.records_by_ids(parent_ids)
+    parent_idx = {rid: rec.idx for rid, rec in parent_recs.items()}
+    parent_type = {
+        rid: _statement_type(parsed.get(rec.idx), rec) for rid, rec in parent_recs.items()
+    }
     tasks: list[_Task] = []
     for stored in chunk:
         i = stored.idx
@@ -252,7 +256,9 @@ def _audit_batch(state: _State, chunk: list[StoredRecord]) -> list[_Task]:
         if rec.statement.type in ("key", "revoke"):
             count, fold = state.key_events
             state.key_events = (count + 1, fold_key_event(fold, i, rid))
-        _audit_index_rows(result, i, rec, rows.get(i), parent_rows.get(i, []), parent_idx)
+        _audit_index_rows(
+            result, i, rec, rows.get(i), parent_rows.get(i, []), parent_idx, parent_type
+        )
     _compare_nodes(store, emitted, result)
     return tasks
 
@@ -264,8 +270,10 @@ def _audit_index_rows(
     row: Any,
     parent_rows: list[int],
     parent_idx: dict[bytes, int],
+    parent_type: dict[bytes, str | None],
 ) -> None:
-    """The derived rows of record ``i`` (digest keys, parent links) against its body."""
+    """The derived rows of record ``i`` (digest keys, parent links) against its body, and
+    its parents: stored, earlier, image records."""
     from provenance.imaging import phash64_to_int
     from provenance.store.schema import prefix_key
 
@@ -291,11 +299,25 @@ def _audit_index_rows(
         elif found >= i:
             result.add(i, "ingredient.order", f"parent {pid} at {found} does not precede")
         else:
+            kind = parent_type.get(bytes.fromhex(pid[7:]))
+            if kind not in ("capture", "edit", None):
+                result.add(i, "ingredient.notAsset", f"parent {pid} at {found} is a {kind} record")
             want.append(found)
     if parent_rows != want and not (
         result.has("ingredient.missing", i) or result.has("ingredient.order", i)
     ):
         result.add(i, "index.mismatch", f"parent rows {parent_rows} differ from the record's")
+
+
+def _statement_type(parsed: Record | RecordError | None, stored: StoredRecord) -> str | None:
+    """The statement type of a parent record (None when it does not parse: reported at its
+    own index)."""
+    if parsed is None:
+        try:
+            parsed = parse_record(stored.body)
+        except RecordError:
+            return None
+    return parsed.statement.type if isinstance(parsed, Record) else None
 
 
 def _settle_checkpoints(state: _State) -> None:

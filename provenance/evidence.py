@@ -14,9 +14,15 @@ import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from provenance.errors import ImageError, LogIntegrityError, MerkleError, NotFoundError
+from provenance.errors import (
+    ImageError,
+    LogIntegrityError,
+    MerkleError,
+    NotFoundError,
+    RecordError,
+)
 from provenance.imaging import ImageProbe
 from provenance.matching import FindResult, find, image_digests
 from provenance.records import Asset, Record, parse_record
@@ -37,7 +43,26 @@ from provenance.verify import (
 if TYPE_CHECKING:
     from provenance.bundle import Bundle
     from provenance.checkpoint import NoteVerifier
-    from provenance.ledger import Ledger
+    from provenance.index import PerceptualIndex
+    from provenance.store import Store, StoredCheckpoint
+
+
+class Ledger(Protocol):
+    """What evidence gathering needs of a ledger (:class:`provenance.ledger.Ledger`)."""
+
+    store: Store
+    origin: str
+    log_verifier: NoteVerifier
+
+    def perceptual_index(self) -> PerceptualIndex: ...
+
+    def resolve(self, target: str | int, *, perceptual: bool = False) -> int: ...
+
+    def checkpoint(self) -> StoredCheckpoint | None: ...
+
+    def consistency(self, size1: int, size2: int) -> tuple[list[bytes], bytes, bytes]: ...
+
+    def iter_record_ids(self, indices: Iterable[int]) -> dict[int, str]: ...
 
 
 class LocalCandidates:
@@ -62,9 +87,14 @@ class LocalCandidates:
         ]
 
     def assets(self, indices: Iterable[int]) -> dict[int, Asset]:
+        """Assets of the image records among ``indices`` (a record that does not parse is
+        left out: the verifier reports it, a lookup must not fail on it)."""
         out: dict[int, Asset] = {}
         for idx, stored in self.store.records_at(indices).items():
-            asset = parse_record(stored.body).statement.asset
+            try:
+                asset = parse_record(stored.body).statement.asset
+            except RecordError:
+                continue
             if asset is not None:
                 out[idx] = asset
         return out
@@ -139,7 +169,7 @@ class LocalEvidence:
         self, chain: Sequence[int], parent_images: Sequence[str | os.PathLike[str]]
     ) -> tuple[Replay, ...]:
         """Re-apply each replayable edit in ``chain`` whose parent image was supplied."""
-        from provenance import edits
+        import provenance.edits as edits
 
         recs = {i: parse_record(r.body) for i, r in self.store.records_at(chain).items()}
         ids = {r.record_id: i for i, r in recs.items()}
@@ -241,7 +271,7 @@ def export_bundle(ledger: Ledger, target: str | int, *, since: Sequence[int] = (
             database would give a bundle that is not even well formed). A chain that only
             fails its signature checks is exported as it is: the bundle shows why.
     """
-    from provenance import bundle
+    import provenance.bundle as bundle
 
     idx = ledger.resolve(target)
     ev = LocalEvidence(ledger).evidence(idx, match=None)

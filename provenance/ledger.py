@@ -12,14 +12,11 @@ returns.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from provenance import merkle
+import provenance.merkle as merkle
 from provenance.checkpoint import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, parse_note
 from provenance.checkpoint import sign_checkpoint as sign_note_checkpoint
 from provenance.dburl import normalise_url, sqlite_path
@@ -28,12 +25,12 @@ from provenance.errors import (
     ForeignDatabaseError,
     ImageError,
     KeyFileError,
-    KeyStateError,
     LedgerExistsError,
     LogIntegrityError,
     NotFoundError,
     ProvenanceError,
 )
+from provenance.keyring import KeyRegistry
 from provenance.keys import (
     PassphraseSource,
     PublicKey,
@@ -44,195 +41,50 @@ from provenance.keys import (
     save_signing_key,
 )
 from provenance.logkey import log_key_path, log_passphrase_source
+from provenance.receipts import (
+    InclusionProof,
+    KeyInfo,
+    LedgerInfo,
+    SignResult,
+    SignStatus,
+    check_origin,
+    new_record,
+    parse_index,
+)
 from provenance.records import (
     KEY_EVENTS_START,
-    Action,
     Asset,
-    KeyRef,
     Record,
-    Statement,
-    check_key_name,
-    check_user_claims,
     fold_key_event,
-    format_time,
     is_record_id,
     key_events_line,
     parse_key_events_line,
     parse_record,
-    sign_statement,
 )
-from provenance.store import AssetIndex, CheckpointSigner, NewRecord, Store, StoredCheckpoint
+from provenance.signing import DEFAULT_BATCH, Signing
+from provenance.store import CheckpointSigner, Store, StoredCheckpoint
 
 if TYPE_CHECKING:
     from provenance.audit import AuditResult
-    from provenance.edits import Operation
     from provenance.evidence import LocalEvidence
     from provenance.index import PerceptualIndex
     from provenance.matching import FindResult
 
-DEFAULT_BATCH = 256
-
-SignStatus = Literal["signed", "exists", "conflict", "error"]
-
-
-# --- receipts ------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class SignResult:
-    """What happened to one image handed to ``sign``, ``derive`` or ``edit``.
-
-    ``exists``: already logged by the same key. ``conflict``: already logged by another key
-    (``signer``, ``signer_name``): this signature was not recorded.
-    """
-
-    path: str
-    status: SignStatus
-    record_id: str | None = None
-    index: int | None = None
-    error: str | None = None
-    sha256: str | None = None
-    signer: str | None = None
-    signer_name: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "status": self.status,
-            "record_id": self.record_id,
-            "index": self.index,
-            "sha256": self.sha256,
-            "signer": self.signer,
-            "signer_name": self.signer_name,
-            "error": self.error,
-        }
+__all__ = [
+    "DEFAULT_BATCH",
+    "InclusionProof",
+    "KeyInfo",
+    "Ledger",
+    "LedgerInfo",
+    "SignResult",
+    "SignStatus",
+    "check_origin",
+    "new_record",
+    "parse_index",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    key_id: str
-    name: str
-    public: str
-    registered_at: int
-    revoked_at: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key_id": self.key_id,
-            "name": self.name,
-            "public": self.public,
-            "registered_at": self.registered_at,
-            "revoked_at": self.revoked_at,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class InclusionProof:
-    index: int
-    size: int
-    record_id: str
-    leaf_hash: bytes
-    proof: tuple[bytes, ...]
-    root: bytes
-    checkpoint: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "size": self.size,
-            "record_id": self.record_id,
-            "leaf_hash": self.leaf_hash.hex(),
-            "root": self.root.hex(),
-            "proof": [h.hex() for h in self.proof],
-            "checkpoint": self.checkpoint,
-            "verified": True,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerInfo:
-    """What ``log show`` and ``init`` print: where the ledger is and how to trust it."""
-
-    db: str
-    origin: str
-    size: int
-    log_key_id: str
-    vkey: str
-    log_key_file: str | None
-    log_key_encrypted: bool | None
-    counts: dict[str, int]
-    checkpoint: StoredCheckpoint | None
-
-    def to_json(self) -> dict[str, Any]:
-        cp = self.checkpoint
-        return {
-            "db": self.db,
-            "origin": self.origin,
-            "size": self.size,
-            "log_key_id": self.log_key_id,
-            "vkey": self.vkey,
-            "log_key_file": self.log_key_file,
-            "log_key_encrypted": self.log_key_encrypted,
-            "keys": self.counts.get("keys", 0),
-            "revocations": self.counts.get("revocations", 0),
-            "assets": self.counts.get("assets", 0),
-            "checkpoint": None
-            if cp is None
-            else {"size": cp.size, "root": cp.root.hex(), "note": cp.note},
-        }
-
-
-def _now(now: datetime | None) -> str:
-    return format_time(now if now is not None else datetime.now(UTC))
-
-
-def new_record(record: Record) -> NewRecord:
-    """Everything the store indexes about a signed record."""
-    from provenance.imaging import phash64_to_int
-
-    st = record.statement
-    asset: AssetIndex | None = None
-    if st.asset is not None:
-        a = st.asset
-        asset = AssetIndex(
-            sha256=bytes.fromhex(a.sha256),
-            content=bytes.fromhex(a.content) if a.content is not None else None,
-            phash64=phash64_to_int(a.phash64),
-            pdq=bytes.fromhex(a.pdq) if a.pdq is not None else None,
-        )
-    return NewRecord(
-        body=record.canonical(),
-        rid=bytes.fromhex(record.record_id.removeprefix("sha256:")),
-        kind=st.type,
-        signer=record.signer,
-        parents=tuple(bytes.fromhex(p.removeprefix("sha256:")) for p in st.parents),
-        asset=asset,
-        registers_key=st.key.id if st.type == "key" and st.key is not None else None,
-        key_name=st.key.name if st.type == "key" and st.key is not None else None,
-        revokes_key=st.key.id if st.type == "revoke" and st.key is not None else None,
-    )
-
-
-_ORIGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:/-]{0,199}")
-
-
-def check_origin(origin: str) -> None:
-    """A log origin: a schema-less URL-like name (no spaces, no '+', printable ASCII).
-
-    Raises:
-        ProvenanceError: the name cannot be a checkpoint origin / signed-note key name.
-    """
-    if _ORIGIN.fullmatch(origin) is None:
-        raise ProvenanceError(
-            f"invalid log origin {origin[:60]!r}",
-            hint="use a URL-like name without spaces or '+', e.g. newsroom.example/photos",
-        )
-
-
-def parse_index(text: str) -> int | None:
-    """A log index written in decimal, or None when ``text`` is not one."""
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
-
-
-class Ledger:
+class Ledger(KeyRegistry, Signing):
     """An open ledger. Create with :meth:`init` or :meth:`open`; close when done."""
 
     def __init__(
@@ -412,301 +264,6 @@ class Ledger:
             log_key_id=self.log_public.key_id,
         )
         return list(zip(res.indices, res.created, strict=True))
-
-    # --- keys ----------------------------------------------------------------------------
-    def register_key(
-        self, public: PublicKey, name: str, *, now: datetime | None = None
-    ) -> tuple[int, str, bool]:
-        """Register ``public`` under ``name`` (a ``key`` record signed by the log key).
-
-        Returns (index, record id, created): registering the same key under the same name
-        again is "already done" (created False), like signing a logged image.
-
-        Raises:
-            KeyStateError: the log key itself; a name or key registered otherwise.
-            RecordError: an invalid name.
-        """
-        check_key_name(name)
-        if public.key_id == self.log_public.key_id:
-            raise KeyStateError(
-                "the log key cannot be registered as a signer",
-                hint="signers need keys of their own: provenance keys generate NAME",
-            )
-        reg, _ = self.store.key_events(public.key_id)
-        if reg is not None:
-            existing = self.key(public.key_id)
-            if existing.name == name:
-                return reg, "sha256:" + self.store.record_at(reg).rid.hex(), False
-            raise KeyStateError(
-                f"key {public.key_id} is already registered as {existing.name!r} (record {reg})"
-            )
-        holder = self.store.key_by_name(name)
-        if holder is not None:
-            raise KeyStateError(
-                f"the name {name!r} is already taken by key {holder}",
-                hint="names are unique in a ledger: choose another with --name",
-            )
-        st = Statement(
-            type="key",
-            time=_now(now),
-            key=KeyRef(id=public.key_id, public=public.openssh(), name=name),
-        )
-        rec = sign_statement(st, self.log_signer())
-        [(idx, _)] = self.append_records([rec], dedupe=False)
-        return idx, rec.record_id, True
-
-    def revoke_key(
-        self,
-        key_id: str,
-        *,
-        reason: str | None = None,
-        now: datetime | None = None,
-        by: SigningKey | None = None,
-    ) -> tuple[int, str]:
-        """Append a ``revoke`` record, signed by the log key or by the key itself (``by``)."""
-        key_id = self.key(key_id).key_id
-        reg, rev = self.store.key_events(key_id)
-        if reg is None:
-            raise KeyStateError(f"key {key_id} is not registered in this ledger")
-        if rev is not None:
-            raise KeyStateError(f"key {key_id} was already revoked (record {rev})")
-        claims = {"reason": reason} if reason else {}
-        st = Statement(type="revoke", time=_now(now), key=KeyRef(id=key_id), claims=claims)
-        if by is not None and by.public.key_id != key_id:
-            raise KeyStateError("a key can only revoke itself; the log key revokes any key")
-        signer: SigningKey = by if by is not None else self.log_signer()
-        rec = sign_statement(st, signer)
-        [(idx, _)] = self.append_records([rec], dedupe=False)
-        return idx, rec.record_id
-
-    def list_keys(self) -> list[KeyInfo]:
-        out = []
-        rows = self.store.key_rows()
-        bodies = self.store.records_at(i for _, i, _, _ in rows)
-        for key_id, idx, name, rev in rows:
-            st = parse_record(bodies[idx].body).statement
-            if st.key is None or st.type != "key":
-                raise LogIntegrityError(
-                    f"key index row {key_id} points at record {idx}, a {st.type} record"
-                )
-            out.append(KeyInfo(key_id, name, st.key.public or "", idx, rev))
-        return out
-
-    def key(self, ref: str) -> KeyInfo:
-        """A registered key by key id, name, or key file (``.pub`` or private).
-
-        Raises:
-            NotFoundError: no such key in this ledger.
-        """
-        keys = self.list_keys()
-        for k in keys:
-            if ref in (k.key_id, k.name):
-                return k
-        if not ref.startswith("SHA256:") and Path(ref).is_file():
-            key_id = load_public_key_file(ref).key_id
-            for k in keys:
-                if k.key_id == key_id:
-                    return k
-            raise NotFoundError(f"the key in {ref} ({key_id}) is not registered in this ledger")
-        raise NotFoundError(
-            f"no key {ref[:80]!r} in this ledger",
-            hint="give a key id, a name or a key file; `provenance keys list` shows them",
-        )
-
-    def _require_usable(self, key: SigningKey) -> None:
-        reg, rev = self.store.key_events(key.public.key_id)
-        if key.public.key_id == self.log_public.key_id:
-            raise KeyStateError("the log key signs checkpoints and key records, not images")
-        if reg is None:
-            raise KeyStateError(
-                f"key {key.public.key_id} is not registered in this ledger",
-                hint="register it first: provenance keys register KEYFILE",
-            )
-        if rev is not None:
-            raise KeyStateError(f"key {key.public.key_id} was revoked (record {rev})")
-
-    def _signer_of(self, idx: int) -> tuple[str, str | None]:
-        rec = parse_record(self.store.record_at(idx).body)
-        names = {k: n for k, _, n, _ in self.store.key_rows()}
-        return rec.signer, names.get(rec.signer)
-
-    def _receipt(
-        self, path: str, key: SigningKey, idx: int, created: bool, rid: str | None, sha: str
-    ) -> SignResult:
-        if created:
-            return SignResult(path, "signed", rid, idx, sha256=sha, signer=key.key_id)
-        signer, name = self._signer_of(idx)
-        rid = "sha256:" + self.store.record_at(idx).rid.hex()
-        status: SignStatus = "exists" if signer == key.key_id else "conflict"
-        return SignResult(path, status, rid, idx, sha256=sha, signer=signer, signer_name=name)
-
-    # --- signing -------------------------------------------------------------------------
-    def sign(
-        self,
-        paths: Sequence[str | os.PathLike[str]],
-        key: SigningKey,
-        *,
-        claims: dict[str, str] | None = None,
-        now: datetime | None = None,
-        workers: int = 1,
-        batch_size: int = DEFAULT_BATCH,
-        on_result: Callable[[SignResult], None] | None = None,
-    ) -> list[SignResult]:
-        """Sign capture records for images, in batches of ``batch_size`` (one checkpoint
-        each), digests computed in ``workers`` processes.
-
-        An image already logged (same bytes or same displayed content) is not signed again:
-        ``exists`` when by this key, ``conflict`` (naming the signer) when by another. A
-        failing image is reported with status ``error`` and the rest continue.
-        ``on_result`` hears of each image as soon as its fate is known.
-        """
-        from provenance.imaging import file_sha256
-        from provenance.ingest import digest_many
-
-        self._require_usable(key)
-        claims = dict(claims or {})
-        check_user_claims(claims)
-        results: list[SignResult] = []
-        pending: list[tuple[str, Record]] = []
-
-        def report(res: SignResult) -> None:
-            results.append(res)
-            if on_result is not None:
-                on_result(res)
-
-        def flush() -> None:
-            if pending:
-                done = self.append_records([r for _, r in pending])
-                for (path, rec), (idx, created) in zip(pending, done, strict=True):
-                    sha = rec.statement.asset.sha256 if rec.statement.asset else ""
-                    report(self._receipt(path, key, idx, created, rec.record_id, sha))
-                pending.clear()
-
-        fresh: list[str] = []
-        for raw in paths:
-            path = str(raw)
-            try:
-                sha = file_sha256(Path(path).read_bytes())
-            except OSError as exc:
-                report(SignResult(path, "error", error=f"cannot read {path}: {exc.strerror}"))
-                continue
-            existing = self.store.find_by_sha256(bytes.fromhex(sha))
-            if existing:
-                report(self._receipt(path, key, existing[0], False, None, sha))
-            else:
-                fresh.append(path)
-        for path, outcome in digest_many(fresh, workers):
-            if isinstance(outcome, str):
-                report(SignResult(path, "error", error=outcome))
-                continue
-            st = Statement(type="capture", time=_now(now), asset=outcome, claims=claims)
-            pending.append((path, sign_statement(st, key)))
-            if len(pending) >= batch_size:
-                flush()
-        flush()
-        return results
-
-    def derive(
-        self,
-        parents: Sequence[str],
-        child: str | os.PathLike[str] | bytes,
-        key: SigningKey,
-        actions: Sequence[Action],
-        *,
-        claims: dict[str, str] | None = None,
-        now: datetime | None = None,
-        child_name: str | None = None,
-        _marker: dict[str, str] | None = None,
-    ) -> SignResult:
-        """Record a declared edit: ``child`` was made from ``parents`` by ``actions``.
-
-        Each parent is a record id, a log index, or an image path found in the log by file
-        or content digest.
-        """
-        from provenance.imaging import ImageProbe
-
-        self._require_usable(key)
-        if not actions:
-            raise ProvenanceError("an edit lists at least one action", hint="pass --action")
-        user_claims = dict(claims or {})
-        check_user_claims(user_claims)
-        parent_ids = [self._resolve_parent(p) for p in parents]
-        if isinstance(child, bytes):
-            probe = ImageProbe(child, name=child_name or "<edited image>")
-        else:
-            probe = ImageProbe.from_file(child)
-        name = child_name or (str(child) if not isinstance(child, bytes) else "<edited image>")
-        st = Statement(
-            type="edit",
-            time=_now(now),
-            asset=probe.asset(),
-            parents=tuple(parent_ids),
-            actions=tuple(actions),
-            claims={**user_claims, **(_marker or {})},
-        )
-        rec = sign_statement(st, key)
-        [(idx, created)] = self.append_records([rec])
-        return self._receipt(name, key, idx, created, rec.record_id, probe.sha256)
-
-    def edit(
-        self,
-        source: str | os.PathLike[str],
-        output: str | os.PathLike[str],
-        ops: Sequence[Operation],
-        key: SigningKey,
-        *,
-        claims: dict[str, str] | None = None,
-        now: datetime | None = None,
-        overwrite: bool = False,
-    ) -> SignResult:
-        """Apply replayable operations to a logged image, record the edit, write ``output``.
-
-        The output file appears only once its record is in the log (written atomically,
-        with exclusive create, after the append commits).
-        """
-        from provenance import edits
-        from provenance.files import write_atomic
-        from provenance.imaging import read_image_bytes
-
-        self._require_usable(key)
-        if not ops:
-            raise ProvenanceError(
-                "no edit operation given", hint="pass --crop, --resize, --rotate or --flip"
-            )
-        out = Path(output)
-        fmt = edits.OUTPUT_FORMATS.get(out.suffix.lower())
-        if fmt is None:
-            raise ProvenanceError(
-                f"unsupported output type {out.suffix!r}: {out}",
-                hint="use .png or .webp (exact replay), .jpg or .tif",
-            )
-        if os.path.lexists(out) and not overwrite:
-            raise ProvenanceError(f"{out} exists", hint="pass --force to replace it")
-        parent_id = self._resolve_parent(str(source))
-        encoded = edits.apply(read_image_bytes(source), ops, out_format=fmt, name=str(source))
-        res = self.derive(
-            [parent_id],
-            encoded,
-            key,
-            [op.action() for op in ops],
-            claims=claims,
-            now=now,
-            child_name=str(out),
-            _marker={edits.REPLAY_CLAIM: edits.REPLAY_VERSION},
-        )
-        if res.status != "conflict":
-            write_atomic(out, encoded, overwrite=overwrite)
-        return res
-
-    def _resolve_parent(self, ref: str) -> str:
-        idx = self.resolve(ref, perceptual=False)
-        rec = self.record(idx)[1]
-        if rec.statement.type not in ("capture", "edit"):
-            raise NotFoundError(
-                f"{ref} is a {rec.statement.type} record, not an image",
-                hint="a parent is an image record (capture or edit)",
-            )
-        return rec.record_id
 
     # --- reading -------------------------------------------------------------------------
     def record(self, ref: str | int) -> tuple[int, Record]:

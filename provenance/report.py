@@ -11,7 +11,7 @@ Verdicts and exit codes (DESIGN section 8): ``verified`` 0, ``tampered`` 1, ``un
 edit in the chain was replayed from its parent image, ``declared`` when at least one edit
 rests on its signer's word (checked for plausibility from the records where a rule
 applies). A script tells them apart from the JSON alone (``"assurance"``, and per step
-``"check"``); ``verify --require-replayed`` turns ``declared`` into exit 6.
+``"check"``); ``verify --require-replayed`` turns ``declared`` into exit 7.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ StepCheck = Literal["capture", "replayed", "declared, plausible", "declared", "k
 Assurance = Literal["complete", "declared"]
 
 EXIT_CODES: Final[dict[str, int]] = {"verified": 0, "tampered": 1, "unknown": 4, "similar": 5}
-EXIT_DECLARED: Final = 6
+EXIT_DECLARED: Final = 7
 """``verify --require-replayed``: verified, but some edit was only declared."""
 
 CHECK_NAMES: Final[dict[int, str]] = {

@@ -38,7 +38,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from provenance import merkle, plausibility
+import provenance.merkle as merkle
+import provenance.plausibility as plausibility
 from provenance.checkpoint import (
     SIG_COSIGNATURE_V1,
     Checkpoint,

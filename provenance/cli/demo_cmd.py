@@ -33,6 +33,6 @@ def demo(keep: Path | None) -> None:
       provenance demo
       provenance demo --keep demo-files
     """
-    from provenance.demo import run_demo
+    import provenance
 
-    sys.exit(run_demo(keep, echo=out, invoke=_invoke))
+    sys.exit(provenance.run_demo(keep, echo=out, invoke=_invoke))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 import provenance
-from provenance.cli import render
+import provenance.cli.render as render
 from provenance.cli.base import (
     Env,
     Group,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import provenance
-from provenance.cli import render
+import provenance.cli.render as render
 from provenance.cli.base import (
     INTERRUPT_HINT,
     Env,

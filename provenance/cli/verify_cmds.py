@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 import provenance
-from provenance.cli import render
+import provenance.cli.render as render
 from provenance.cli.base import (
     Env,
     cli,

@@ -6,6 +6,15 @@ Decoding gives the samples of every frame; what else changes the display sits in
   specification gives them precedence; ``mDCv``/``cLLi`` for HDR), orientation (``eXIf``,
   XMP in ``iTXt XML:com.adobe.xmp``), and animation control (``acTL``, ``fcTL``, ``fdAT``).
 * WebP (RIFF): ``VP8X`` flags, ``ICCP``, ``ANIM``, ``EXIF``, ``XMP``.
+* HEIF/AVIF (ISO BMFF): the item properties (``ipco``: colour ``colr``, rotation ``irot``,
+  mirror ``imir``, clean aperture ``clap`` ...), which the decoder may or may not apply.
+
+What Chromium 156 does with each was measured (docs/adr/0006-display-digest.md): it
+honours PNG ``cICP > iCCP > sRGB > gAMA(+cHRM)`` (``gAMA`` 1/2.2 alone displays as sRGB),
+WebP ``ICCP`` only when the VP8X flag announces it, AVIF ``irot``/``imir``/``clap``/``colr``;
+it ignores XMP orientation everywhere and EXIF orientation in WebP and AVIF. Where viewers
+differ, the token keeps the difference (conservative: at worst a faithful copy is
+``similar``).
 
 Each walk returns :class:`Tokens`: an orientation token, a colour token, and *extras*, the
 raw bytes of every chunk that is neither image data the decoder turns into samples nor
@@ -40,6 +49,7 @@ _PNG_IGNORED: Final = frozenset(
 _PNG_COLOUR: Final = frozenset({b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"cICP", b"mDCv", b"cLLi"})
 _WEBP_IMAGE: Final = frozenset({b"VP8 ", b"VP8L", b"ALPH", b"ANMF"})
 _WEBP_ICC_FLAG: Final = 0x20
+_GAMMA_SRGB: Final = (45455).to_bytes(4, "big")
 
 
 @dataclass(slots=True)
@@ -130,6 +140,8 @@ def _png_colour(chunks: dict[bytes, bytes]) -> str:
         return icc_colour(profile) + hdr
     if b"sRGB" in chunks:
         return "srgb" + hdr
+    if chunks.get(b"gAMA") == _GAMMA_SRGB and b"cHRM" not in chunks:
+        return "srgb" + hdr  # gamma 1/2.2 alone: displayed as sRGB (measured: 0 levels)
     parts = [f"{k.decode()}={chunks[k].hex()}" for k in (b"gAMA", b"cHRM") if k in chunks]
     return (" ".join(parts) if parts else "srgb") + hdr
 
@@ -138,6 +150,42 @@ def icc_colour(profile: bytes | None) -> str:
     """The colour token of an ICC profile: ``srgb`` (none, or sRGB-like) or ``icc sha256:..``."""
     token = icc_token(profile)
     return token if token == "srgb" else f"icc {token}"
+
+
+def bmff_tokens(data: bytes) -> Tokens:
+    """HEIF/AVIF: the raw item-property container (``meta/iprp/ipco``) as an extra."""
+    tokens = Tokens()
+    ipco = _bmff_find(data, (b"meta", b"iprp", b"ipco"))
+    if ipco is not None:
+        tokens.extras.append(b"ipco" + ipco)
+    return tokens
+
+
+def _bmff_find(data: bytes, path: tuple[bytes, ...]) -> bytes | None:
+    """The payload of the box at ``path`` (``meta`` is a full box: 4 more header bytes)."""
+    pos, end = 0, len(data)
+    for depth, want in enumerate(path):
+        found = None
+        while pos + 8 <= end:
+            size = int.from_bytes(data[pos : pos + 4], "big")
+            kind = data[pos + 4 : pos + 8]
+            header = 8
+            if size == 1 and pos + 16 <= end:
+                size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+            elif size == 0:
+                size = end - pos
+            if size < header or pos + size > end:
+                return None
+            if kind == want:
+                found = (pos + header + (4 if kind == b"meta" else 0), pos + size)
+                break
+            pos += size
+        if found is None:
+            return None
+        pos, end = found
+        if depth == len(path) - 1:
+            return data[pos:end]
+    return None
 
 
 def webp_tokens(data: bytes) -> Tokens:

@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from provenance.errors import DecompressionBombError
-from provenance.imaging.containers import Tokens, icc_colour, png_tokens, webp_tokens
+from provenance.imaging.containers import (
+    Tokens,
+    bmff_tokens,
+    icc_colour,
+    png_tokens,
+    webp_tokens,
+)
 from provenance.imaging.jpeg import CONTENT_DOMAIN
 from provenance.imaging.metadata import orientation_value
 from provenance.imaging.opening import display_name, pillow_errors
@@ -59,7 +65,7 @@ def tokens_for(image: ImageFile.ImageFile, fmt: str, data: bytes) -> Tokens:
         return png_tokens(data)
     if fmt == "WEBP":
         return webp_tokens(data)
-    tokens = Tokens()
+    tokens = bmff_tokens(data) if fmt in ("AVIF", "HEIF") else Tokens()
     orientation = image.getexif().get(0x0112)  # TIFF tag, or EXIF/XMP in GIF/AVIF/HEIF
     tokens.exif.append(orientation if type(orientation) is int else None)
     tokens.colour = icc_colour(image.info.get("icc_profile"))

@@ -8,8 +8,11 @@ few application segments that change how those samples are displayed:
 * the EXIF Orientation (APP1 ``Exif``) and XMP ``tiff:Orientation`` (APP1 XMP);
 * the ICC profile (APP2 ``ICC_PROFILE``, possibly split over several segments);
 * the colour interpretation libjpeg derives from JFIF (APP0), Adobe (APP14) and the
-  component ids (YCbCr or RGB for three components; CMYK, YCCK and Adobe's inverted CMYK
-  for four).
+  component ids (YCbCr or RGB for three components; CMYK or YCCK for four).
+
+EXIF resolution tags can change the size Chromium lays an image out at (density-corrected
+size) but not what it shows: like a page's CSS width, that is presentation, not content,
+and stripping it keeps the digest (docs/adr/0006-display-digest.md).
 
 :func:`content_digest` hashes the image-data segments in file order, byte for byte, after a
 header holding those display tokens (:mod:`.metadata`). Every other segment (camera EXIF
@@ -84,9 +87,8 @@ class JpegInfo:
                 space = "rgb"
             else:
                 space = "ycc"
-        elif n == 4:
+        elif n == 4:  # libjpeg and Chromium read CMYK as Adobe's inverted CMYK either way
             space = "ycck" if self.adobe_transform == 2 else "cmyk"
-            space += "-adobe" if self.adobe_transform is not None else ""
         else:
             space = "grey" if n == 1 else f"n{n}"
         return space

@@ -136,7 +136,7 @@ def hashes_of(grey: Image.Image, *, with_pdq: bool) -> PerceptualHashes:
         return PerceptualHashes(p64, p256)
     import numpy as np
 
-    from provenance import pdq
+    import provenance.pdq as pdq
 
     result = pdq.pdq_hash(np.asarray(grey))
     return PerceptualHashes(p64, p256, result.hex(), result.quality)

@@ -23,7 +23,8 @@ from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from provenance import merkle
+import provenance.merkle as merkle
+import provenance.store.schema as s
 from provenance.dburl import normalise_url, sqlite_path
 from provenance.errors import (
     ForeignDatabaseError,
@@ -32,7 +33,6 @@ from provenance.errors import (
     NotFoundError,
     StoreError,
 )
-from provenance.store import schema as s
 from provenance.store.append import (
     AppendResult,
     AssetIndex,

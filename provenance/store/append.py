@@ -25,9 +25,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 
-from provenance import merkle
+import provenance.merkle as merkle
+import provenance.store.schema as s
 from provenance.errors import KeyStateError, LogIntegrityError
-from provenance.store import schema as s
 from provenance.store.schema import prefix_key
 
 CheckpointSigner = Callable[[int, bytes, "str | None", "list[tuple[int, bytes]]"], str]

@@ -1,0 +1,245 @@
+"""Signing images into the ledger: captures (``sign``), declared edits (``derive``) and
+replayable edits (``edit``).
+
+A mixin of :class:`provenance.ledger.Ledger` (one job, its own module). Digests come from
+:mod:`provenance.imaging` (a pool of processes for folders: :mod:`provenance.ingest`);
+records are signed with the signer's key and appended in batches, one checkpoint each. An
+image already logged is never signed twice: ``exists`` for the same key, ``conflict``
+(naming the signer) for another.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from provenance.errors import NotFoundError, ProvenanceError
+from provenance.keys import PublicKey, SigningKey
+from provenance.receipts import SignResult, SignStatus, now_text
+from provenance.records import Action, Record, Statement, check_user_claims, sign_statement
+
+if TYPE_CHECKING:
+    from provenance.edits import Operation
+    from provenance.store import Store
+
+DEFAULT_BATCH = 256
+
+
+class _Core(Protocol):
+    store: Store
+    log_public: PublicKey
+
+    def append_records(
+        self, records: Sequence[Record], *, dedupe: bool = True
+    ) -> list[tuple[int, bool]]: ...
+
+    def require_usable(self, key: SigningKey) -> None: ...
+
+    def signer_of(self, idx: int) -> tuple[str, str | None]: ...
+
+    def resolve(self, target: str | int, *, perceptual: bool = False) -> int: ...
+
+    def record(self, ref: str | int) -> tuple[int, Record]: ...
+
+    def derive(
+        self: _Core,
+        parents: Sequence[str],
+        child: str | os.PathLike[str] | bytes,
+        key: SigningKey,
+        actions: Sequence[Action],
+        *,
+        claims: dict[str, str] | None = None,
+        now: datetime | None = None,
+        child_name: str | None = None,
+        _marker: dict[str, str] | None = None,
+    ) -> SignResult: ...
+
+    def _receipt(
+        self, path: str, key: SigningKey, idx: int, created: bool, rid: str | None, sha: str
+    ) -> SignResult: ...
+
+    def _resolve_parent(self: _Core, ref: str) -> str: ...
+
+
+class Signing:
+    """Captures and edits."""
+
+    def _receipt(
+        self: _Core, path: str, key: SigningKey, idx: int, created: bool, rid: str | None, sha: str
+    ) -> SignResult:
+        if created:
+            return SignResult(path, "signed", rid, idx, sha256=sha, signer=key.key_id)
+        signer, name = self.signer_of(idx)
+        rid = "sha256:" + self.store.record_at(idx).rid.hex()
+        status: SignStatus = "exists" if signer == key.key_id else "conflict"
+        return SignResult(path, status, rid, idx, sha256=sha, signer=signer, signer_name=name)
+
+    def sign(
+        self: _Core,
+        paths: Sequence[str | os.PathLike[str]],
+        key: SigningKey,
+        *,
+        claims: dict[str, str] | None = None,
+        now: datetime | None = None,
+        workers: int = 1,
+        batch_size: int = DEFAULT_BATCH,
+        on_result: Callable[[SignResult], None] | None = None,
+    ) -> list[SignResult]:
+        """Sign capture records for images, in batches of ``batch_size`` (one checkpoint
+        each), digests computed in ``workers`` processes.
+
+        An image already logged (same bytes or same displayed content) is not signed again:
+        ``exists`` when by this key, ``conflict`` (naming the signer) when by another. A
+        failing image is reported with status ``error`` and the rest continue.
+        ``on_result`` hears of each image as soon as its fate is known.
+        """
+        from provenance.imaging import file_sha256
+        from provenance.ingest import digest_many
+
+        self.require_usable(key)
+        claims = dict(claims or {})
+        check_user_claims(claims)
+        results: list[SignResult] = []
+        pending: list[tuple[str, Record]] = []
+
+        def report(res: SignResult) -> None:
+            results.append(res)
+            if on_result is not None:
+                on_result(res)
+
+        def flush() -> None:
+            if pending:
+                done = self.append_records([r for _, r in pending])
+                for (path, rec), (idx, created) in zip(pending, done, strict=True):
+                    sha = rec.statement.asset.sha256 if rec.statement.asset else ""
+                    report(self._receipt(path, key, idx, created, rec.record_id, sha))
+                pending.clear()
+
+        fresh: list[str] = []
+        for raw in paths:
+            path = str(raw)
+            try:
+                sha = file_sha256(Path(path).read_bytes())
+            except OSError as exc:
+                report(SignResult(path, "error", error=f"cannot read {path}: {exc.strerror}"))
+                continue
+            existing = self.store.find_by_sha256(bytes.fromhex(sha))
+            if existing:
+                report(self._receipt(path, key, existing[0], False, None, sha))
+            else:
+                fresh.append(path)
+        for path, outcome in digest_many(fresh, workers):
+            if isinstance(outcome, str):
+                report(SignResult(path, "error", error=outcome))
+                continue
+            st = Statement(type="capture", time=now_text(now), asset=outcome, claims=claims)
+            pending.append((path, sign_statement(st, key)))
+            if len(pending) >= batch_size:
+                flush()
+        flush()
+        return results
+
+    def derive(
+        self: _Core,
+        parents: Sequence[str],
+        child: str | os.PathLike[str] | bytes,
+        key: SigningKey,
+        actions: Sequence[Action],
+        *,
+        claims: dict[str, str] | None = None,
+        now: datetime | None = None,
+        child_name: str | None = None,
+        _marker: dict[str, str] | None = None,
+    ) -> SignResult:
+        """Record a declared edit: ``child`` was made from ``parents`` by ``actions``.
+
+        Each parent is a record id, a log index, or an image path found in the log by file
+        or content digest.
+        """
+        from provenance.imaging import ImageProbe
+
+        self.require_usable(key)
+        if not actions:
+            raise ProvenanceError("an edit lists at least one action", hint="pass --action")
+        user_claims = dict(claims or {})
+        check_user_claims(user_claims)
+        parent_ids = [self._resolve_parent(p) for p in parents]
+        if isinstance(child, bytes):
+            probe = ImageProbe(child, name=child_name or "<edited image>")
+        else:
+            probe = ImageProbe.from_file(child)
+        name = child_name or (str(child) if not isinstance(child, bytes) else "<edited image>")
+        st = Statement(
+            type="edit",
+            time=now_text(now),
+            asset=probe.asset(),
+            parents=tuple(parent_ids),
+            actions=tuple(actions),
+            claims={**user_claims, **(_marker or {})},
+        )
+        rec = sign_statement(st, key)
+        [(idx, created)] = self.append_records([rec])
+        return self._receipt(name, key, idx, created, rec.record_id, probe.sha256)
+
+    def edit(
+        self: _Core,
+        source: str | os.PathLike[str],
+        output: str | os.PathLike[str],
+        ops: Sequence[Operation],
+        key: SigningKey,
+        *,
+        claims: dict[str, str] | None = None,
+        now: datetime | None = None,
+        overwrite: bool = False,
+    ) -> SignResult:
+        """Apply replayable operations to a logged image, record the edit, write ``output``.
+
+        The output file appears only once its record is in the log (written atomically,
+        with exclusive create, after the append commits).
+        """
+        import provenance.edits as edits
+        from provenance.files import write_atomic
+        from provenance.imaging import read_image_bytes
+
+        self.require_usable(key)
+        if not ops:
+            raise ProvenanceError(
+                "no edit operation given", hint="pass --crop, --resize, --rotate or --flip"
+            )
+        out = Path(output)
+        fmt = edits.OUTPUT_FORMATS.get(out.suffix.lower())
+        if fmt is None:
+            raise ProvenanceError(
+                f"unsupported output type {out.suffix!r}: {out}",
+                hint="use .png or .webp (exact replay), .jpg or .tif",
+            )
+        if os.path.lexists(out) and not overwrite:
+            raise ProvenanceError(f"{out} exists", hint="pass --force to replace it")
+        parent_id = self._resolve_parent(str(source))
+        encoded = edits.apply(read_image_bytes(source), ops, out_format=fmt, name=str(source))
+        res = self.derive(
+            [parent_id],
+            encoded,
+            key,
+            [op.action() for op in ops],
+            claims=claims,
+            now=now,
+            child_name=str(out),
+            _marker={edits.REPLAY_CLAIM: edits.REPLAY_VERSION},
+        )
+        if res.status != "conflict":
+            write_atomic(out, encoded, overwrite=overwrite)
+        return res
+
+    def _resolve_parent(self: _Core, ref: str) -> str:
+        idx = self.resolve(ref, perceptual=False)
+        rec = self.record(idx)[1]
+        if rec.statement.type not in ("capture", "edit"):
+            raise NotFoundError(
+                f"{ref} is a {rec.statement.type} record, not an image",
+                hint="a parent is an image record (capture or edit)",
+            )
+        return rec.record_id
