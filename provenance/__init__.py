@@ -39,6 +39,8 @@ _EXPORTS: dict[str, str] = {
     "TrustAnchorError": "provenance.errors",
     "ConflictError": "provenance.errors",
     "VerificationError": "provenance.errors",
+    "SubmissionError": "provenance.publishing",
+    "Submitted": "provenance.publishing",
     # the ledger
     "Ledger": "provenance.ledger",
     "LedgerInfo": "provenance.receipts",
@@ -141,6 +143,8 @@ __all__ = [
     "SignResult",
     "SigningKey",
     "StoreError",
+    "SubmissionError",
+    "Submitted",
     "TrustAnchorError",
     "VerificationError",
     "__version__",
@@ -237,6 +241,7 @@ if TYPE_CHECKING:
     )
     from provenance.ledger import Ledger
     from provenance.logkey import log_key_path, log_passphrase_source
+    from provenance.publishing import SubmissionError, Submitted
     from provenance.receipts import (
         InclusionProof,
         KeyInfo,

@@ -227,7 +227,13 @@ def trusted_verifier(bundle: Bundle, trust_log_key: str | None) -> NoteVerifier:
         raise BundleError(f"the bundle's log verifier key: {exc}") from exc
     if trust_log_key is None:
         return own
-    trusted = NoteVerifier.parse_vkey(trust_log_key)
+    try:
+        trusted = NoteVerifier.parse_vkey(trust_log_key)
+    except CheckpointError as exc:
+        raise TrustAnchorError(
+            f"the log key you trust (--trust-log-key) is not a verifier key: {exc}",
+            hint="pass the vkey the log's operator publishes (`provenance log show` prints it)",
+        ) from exc
     if (trusted.name, trusted.public) != (own.name, own.public):
         raise TrustAnchorError(
             f"the bundle is from log {own.name!r} (key {own.key_id.hex()}), but the key you "

@@ -12,6 +12,7 @@ returns.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ from provenance.keys import (
     save_signing_key,
 )
 from provenance.logkey import log_key_path, log_passphrase_source
+from provenance.publishing import Publishing
 from provenance.receipts import (
     InclusionProof,
     KeyInfo,
@@ -67,6 +69,7 @@ from provenance.store import CheckpointSigner, Store, StoredCheckpoint
 if TYPE_CHECKING:
     from provenance.audit import AuditResult
     from provenance.evidence import LocalEvidence
+    from provenance.imaging import ImageProbe
     from provenance.index import PerceptualIndex
     from provenance.matching import FindResult
 
@@ -84,7 +87,7 @@ __all__ = [
 ]
 
 
-class Ledger(KeyRegistry, Signing):
+class Ledger(KeyRegistry, Signing, Publishing):
     """An open ledger. Create with :meth:`init` or :meth:`open`; close when done."""
 
     def __init__(
@@ -103,6 +106,7 @@ class Ledger(KeyRegistry, Signing):
         self._log_passphrase = log_passphrase
         self._log_signer: SigningKey | None = None
         self._index: PerceptualIndex | None = None
+        self._index_lock = threading.Lock()
         if log_key_file is not None:
             pub_file = log_key_file.with_name(log_key_file.name + ".pub")
             if pub_file.exists():
@@ -361,29 +365,37 @@ class Ledger(KeyRegistry, Signing):
         return proof, root1, root2
 
     # --- lookup --------------------------------------------------------------------------
-    def find(self, image: str | os.PathLike[str] | bytes, *, perceptual: bool = True) -> FindResult:
+    def find(
+        self, image: str | os.PathLike[str] | bytes | ImageProbe, *, perceptual: bool = True
+    ) -> FindResult:
         """Records matching an image: file SHA-256, then content digest, then perceptual."""
         from provenance.evidence import LocalCandidates
         from provenance.imaging import ImageProbe
         from provenance.matching import find
 
-        probe = ImageProbe(image) if isinstance(image, bytes) else ImageProbe.from_file(image)
+        if isinstance(image, ImageProbe):
+            probe = image
+        elif isinstance(image, bytes):
+            probe = ImageProbe(image)
+        else:
+            probe = ImageProbe.from_file(image)
         return find(probe, LocalCandidates(self), perceptual=perceptual)
 
     def perceptual_index(self) -> PerceptualIndex:
         """The pHash-64 index, brought up to date with the log."""
         from provenance.index import PerceptualIndex
 
-        if self._index is None:
-            db = sqlite_path(self.store.url)
-            cache = db.with_name(db.name + ".phash.npz") if db is not None else None
-            self._index = PerceptualIndex(cache)
-        self._index.refresh(
-            self.store.size(),
-            lambda a, b: self.store.iter_perceptual("phash64", a, b),
-            lambda n: self.store.frontier(n).root(),
-        )
-        return self._index
+        with self._index_lock:  # a server looks up from several threads
+            if self._index is None:
+                db = sqlite_path(self.store.url)
+                cache = db.with_name(db.name + ".phash.npz") if db is not None else None
+                self._index = PerceptualIndex(cache)
+            self._index.refresh(
+                self.store.size(),
+                lambda a, b: self.store.iter_perceptual("phash64", a, b),
+                lambda n: self.store.frontier(n).root(),
+            )
+            return self._index
 
     def audit(
         self,
@@ -392,8 +404,24 @@ class Ledger(KeyRegistry, Signing):
         progress: Callable[[int], object] | None = None,
         workers: int = 0,
     ) -> AuditResult:
-        """Audit the whole log (:mod:`provenance.audit`); ``workers`` check signatures."""
+        """Audit the whole log (:mod:`provenance.audit`); ``workers`` check signatures.
+
+        Raises:
+            TrustAnchorError: a pinned checkpoint is of another log (not damage of this one).
+        """
         from provenance.audit import audit_log
+        from provenance.errors import TrustAnchorError
+        from provenance.verify import anchor_mismatch
+
+        for note in pinned:
+            try:
+                why = anchor_mismatch(note, self.log_verifier)
+            except CheckpointError:
+                continue  # malformed: the audit reports it
+            if why is not None:
+                raise TrustAnchorError(
+                    why, hint=f"this ledger is log {self.origin}: pin a checkpoint of it"
+                )
 
         return audit_log(
             self.store, self.log_verifier, pinned=pinned, progress=progress, workers=workers

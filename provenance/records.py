@@ -29,7 +29,8 @@ from provenance.errors import RecordError
 STATEMENT_VERSION: Final = 1
 DIGEST_SET: Final = 2
 """The digest set new records carry (DESIGN section 3); 1 is still read."""
-MAX_RECORD_BYTES: Final = 64 * 1024
+MAX_RECORD_BYTES: Final = 65535
+"""Largest canonical record: it must fit a tlog-tiles entry bundle's uint16 length."""
 
 RecordType = Literal["capture", "edit", "key", "revoke"]
 RECORD_TYPES: Final[tuple[str, ...]] = ("capture", "edit", "key", "revoke")
@@ -106,9 +107,9 @@ class Asset:
         if not isinstance(obj, dict):
             raise RecordError("asset: expected an object")
         version = obj.get("digests")
-        if version == 1 and not isinstance(version, bool):
+        if type(version) is int and version == 1:
             o = _obj(obj, "asset", common | {"pixels"})
-        elif version == 2 and not isinstance(version, bool):
+        elif type(version) is int and version == 2:
             o = _obj(obj, "asset", common | {"content", "frames", "pdq"})
         else:
             raise RecordError(f"asset.digests: unsupported digest set {version!r}")

@@ -31,9 +31,10 @@ from provenance.checkpoint import Checkpoint, NoteSigner, NoteVerifier, sign_che
 from provenance.edits import Crop, Resize
 from provenance.imaging import digest_file
 from provenance.keys import SigningKey, save_signing_key
-from provenance.ledger import Ledger, asset_from_digests, new_record
+from provenance.ledger import Ledger, new_record
 from provenance.records import Action, Asset, KeyRef, Record, Statement, sign_statement
 from provenance.store import CheckpointSigner
+from provenance.store.schema import prefix_key
 from provenance.verify import Evidence, ImageDigests, PinnedCheckpoint, ProvenRecord
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -115,7 +116,7 @@ def build_chain(root: Path, corpus: Path) -> None:
             [str(photos / CAPTURES["apple"])],
             photos / DERIVED,
             desk,
-            [Action("c2pa.color_adjustments", {"brightness": 1.1})],
+            [Action("c2pa.edited", {"note": "declared; nothing in the records can check it"})],
             now=FIXED_NOW,
         )
         crop2 = ledger.edit(
@@ -204,11 +205,11 @@ def flip_bit(data: bytes, pos: int, bit: int = 0) -> bytes:
 
 
 def set_body(con: sqlite3.Connection, idx: int, body: bytes, *, rid: bool = False) -> None:
-    """Replace a stored record body (and, with ``rid``, its id column to match)."""
+    """Replace a stored record body (and, with ``rid``, its id key column to match)."""
     if rid:
         con.execute(
-            "UPDATE records SET body = ?, rid = ? WHERE idx = ?",
-            (body, hashlib.sha256(body).digest(), idx),
+            "UPDATE records SET body = ?, rid_key = ? WHERE idx = ?",
+            (body, prefix_key(hashlib.sha256(body).digest()), idx),
         )
     else:
         con.execute("UPDATE records SET body = ? WHERE idx = ?", (body, idx))
@@ -229,7 +230,7 @@ def capture_record(
     st = Statement(
         type="capture",
         time=_time(now),
-        asset=asset_from_digests(digest_file(path)),
+        asset=digest_file(path),
         claims=claims or {},
     )
     return sign_statement(st, key)
@@ -262,8 +263,9 @@ def reencoded(src: Path, dst: Path, quality: int = 85) -> None:
         im.convert("RGB").save(dst, format="JPEG", quality=quality)
 
 
-def strip_jpeg_metadata(data: bytes) -> tuple[bytes, list[int]]:
-    """Remove every APPn (0xE0-0xEF) and COM (0xFE) segment at the byte level.
+def strip_jpeg_metadata(data: bytes, *, keep: Sequence[int] = ()) -> tuple[bytes, list[int]]:
+    """Remove every APPn (0xE0-0xEF) and COM (0xFE) segment at the byte level, except the
+    markers in ``keep`` (``0xE2`` keeps the ICC profile).
 
     Returns the new bytes and the markers removed.
     """
@@ -277,7 +279,7 @@ def strip_jpeg_metadata(data: bytes) -> tuple[bytes, list[int]]:
             return bytes(out), removed
         (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         segment = data[i : i + 2 + length]
-        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
+        if (0xE0 <= marker <= 0xEF or marker == 0xFE) and marker not in keep:
             removed.append(marker)
         else:
             out += segment
@@ -322,7 +324,7 @@ def cli_log_verify(run_cli: Any, db: Path, *extra: Any) -> CliOutcome:
 
 
 def damage_kinds(report: dict[str, Any]) -> set[str]:
-    return {p["kind"] for p in report["problems"]}
+    return {p["code"] for p in report["problems"]}
 
 
 # --- hand-built evidence ----------------------------------------------------------------------
@@ -359,15 +361,39 @@ def subproof(m: int, leaves: Sequence[bytes], b: bool) -> list[bytes]:
     return [*subproof(m - k, leaves[k:], False), mth(leaves[:k])]
 
 
-def toy_asset(tag: str, *, phash64: str = "0f0f0f0f0f0f0f0f", phash256: str | None = None) -> Asset:
+def toy_asset(
+    tag: str,
+    *,
+    phash64: str = "0f0f0f0f0f0f0f0f",
+    phash256: str | None = None,
+    pdq: str = "5a" * 32,
+    width: int = 64,
+    height: int = 48,
+    frames: int = 1,
+    digests: int = 2,
+) -> Asset:
+    """A made-up asset; ``digests=1`` gives a digest-set-1 (legacy, ``pixels``) asset."""
     h = hashlib.sha256(tag.encode()).hexdigest()
+    if digests == 1:
+        return Asset(
+            sha256=h,
+            pixels=hashlib.sha256(b"px" + tag.encode()).hexdigest(),
+            phash64=phash64,
+            phash256=phash256 or "3c" * 32,
+            width=width,
+            height=height,
+            format="PNG",
+            digests=1,
+        )
     return Asset(
         sha256=h,
-        pixels=hashlib.sha256(b"px" + tag.encode()).hexdigest(),
+        content=hashlib.sha256(b"content" + tag.encode()).hexdigest(),
         phash64=phash64,
         phash256=phash256 or "3c" * 32,
-        width=64,
-        height=48,
+        pdq=pdq,
+        width=width,
+        height=height,
+        frames=frames,
         format="PNG",
     )
 
@@ -420,15 +446,25 @@ class ToyLog:
         return sign_statement(st, key or self.alice)
 
     def edit(
-        self, tag: str, parents: Sequence[Record | str], key: SigningKey | None = None
+        self,
+        tag: str,
+        parents: Sequence[Record | str],
+        key: SigningKey | None = None,
+        *,
+        actions: Sequence[Action] = (Action("c2pa.cropped", {"left": 1}),),
+        claims: dict[str, str] | None = None,
+        **asset: Any,
     ) -> Record:
+        """An edit record; the default action is a crop without exact parameters (declared
+        only: nothing in the records can check it)."""
         ids = tuple(p if isinstance(p, str) else p.record_id for p in parents)
         st = Statement(
             type="edit",
             time=self._now(),
-            asset=toy_asset(tag),
+            asset=toy_asset(tag, **asset),
             parents=ids,
-            actions=(Action("c2pa.cropped", {"left": 1}),),
+            actions=tuple(actions),
+            claims=claims or {},
         )
         return sign_statement(st, key or self.desk)
 
@@ -463,9 +499,10 @@ class ToyLog:
         assert asset is not None
         values = {
             "sha256": asset.sha256,
-            "pixels": asset.pixels,
+            "content": asset.binding,
             "phash64": asset.phash64,
             "phash256": asset.phash256,
+            "pdq": asset.pdq,
         }
         values.update(changes)
         return ImageDigests(**values)

@@ -2,7 +2,8 @@
 
 A clean ledger audits with exact counts (records, nodes = 2n - popcount(n), checkpoints)
 whatever the batch size; each kind of damage the audit knows is produced once, on a copy
-of the tamper-suite ledger, and must be reported with its kind and log index.
+of the tamper-suite ledger, and must be reported with its reason code (the verifier's
+vocabulary, :data:`provenance.report.REASONS`) and log index.
 """
 
 from __future__ import annotations
@@ -32,13 +33,21 @@ from tamper_helpers import (
 )
 
 from provenance import audit as audit_mod
-from provenance.audit import AuditResult, Damage, audit_log
+from provenance.audit import AuditResult, audit_log
 from provenance.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
 from provenance.keys import SigningKey
 from provenance.ledger import Ledger
 from provenance.merkle import EMPTY_ROOT
+from provenance.records import Action, Statement, sign_statement
+from provenance.report import REASONS, Problem
+from provenance.store.schema import prefix_key
 
 CHECKPOINTS = 6  # sizes 1, 2, 7, 8, 9, 10
+
+
+def audit(ledger: Ledger, **kw: Any) -> AuditResult:
+    """The audit of a ledger's whole log (what Ledger.audit runs, with a batch size)."""
+    return audit_log(ledger.store, ledger.log_verifier, **kw)
 
 
 def nodes_for(n: int) -> int:
@@ -61,7 +70,7 @@ def chain(template: Path, tmp_path: Path) -> Iterator[Chain]:
 
 # --- a clean log ----------------------------------------------------------------------------
 def test_clean_ledger_audits_with_exact_counts(chain: Chain) -> None:
-    result = audit_log(chain.ledger)
+    result = chain.ledger.audit()
     assert result.ok and result.problems == []
     assert (result.records, result.nodes, result.checkpoints) == (
         SIZE,
@@ -71,7 +80,7 @@ def test_clean_ledger_audits_with_exact_counts(chain: Chain) -> None:
     assert result.nodes == 18 == chain.ledger.store.table_counts()["nodes"]
     cp = chain.ledger.checkpoint()
     assert cp is not None and result.root_hex == cp.root.hex()
-    assert (result.first_bad_index, result.kind, result.detail) == (None, "", "")
+    assert (result.first_bad_index, result.code, result.detail) == (None, "", "")
     assert result.to_json() == {
         "ok": True,
         "records": SIZE,
@@ -79,14 +88,16 @@ def test_clean_ledger_audits_with_exact_counts(chain: Chain) -> None:
         "checkpoints": CHECKPOINTS,
         "root": cp.root.hex(),
         "first_bad_index": None,
-        "kind": None,
+        "code": None,
         "problems": [],
     }
+    # Signatures checked in worker processes give the same result.
+    assert chain.ledger.audit(workers=2).to_json() == result.to_json()
 
 
 def test_empty_ledger_audits(tmp_path: Path) -> None:
     with Ledger.init(str(tmp_path / "empty.db"), origin=ORIGIN) as ledger:
-        result = audit_log(ledger)
+        result = ledger.audit()
     assert result.ok
     assert (result.records, result.nodes, result.checkpoints) == (0, 0, 0)
     assert result.root_hex == EMPTY_ROOT.hex()
@@ -96,7 +107,7 @@ def test_node_count_is_2n_minus_popcount(lenv: Any) -> None:
     """One key record per append (so one checkpoint per record), audited at every size."""
     ledger = lenv.ledger
     for n in range(2, 12):
-        result = audit_log(ledger, batch=3)
+        result = audit(ledger, batch=3)
         assert result.ok, result.problems
         assert (result.records, result.nodes, result.checkpoints) == (n, nodes_for(n), n)
         assert ledger.store.table_counts()["nodes"] == nodes_for(n)
@@ -118,7 +129,7 @@ def test_streams_in_batches(chain: Chain, monkeypatch: pytest.MonkeyPatch, batch
     monkeypatch.setattr(store, "iter_records", spy)
     monkeypatch.setattr(store, "iter_checkpoints", functools.partial(real_checkpoints, batch=2))
     calls: list[int] = []
-    result = audit_log(chain.ledger, batch=batch, progress=calls.append)
+    result = audit(chain.ledger, batch=batch, progress=calls.append)
     assert result.ok
     assert (result.records, result.nodes, result.checkpoints) == (SIZE, 18, CHECKPOINTS)
     assert asked == [batch]
@@ -192,14 +203,60 @@ def _wrong_root_signed(chain: Chain) -> None:
     )(chain)
 
 
-def _rid_moved(chain: Chain) -> None:
-    """The rocket capture's id column moves to record 9, so its child (7) seems to point
-    forward in the log."""
-    rocket = hashlib.sha256(chain.body(LAYOUT["rocket"])).digest()
-    _sql(
-        ("UPDATE records SET rid = ? WHERE idx = 2", (b"\1" * 32,)),
-        ("UPDATE records SET rid = ? WHERE idx = 9", (rocket,)),
-    )(chain)
+def _swap_records(a: int, b: int) -> Callable[[Chain], None]:
+    """Two stored records (bodies and id keys) trade log positions; the index rows stay."""
+
+    def run(chain: Chain) -> None:
+        with chain.raw("*") as con:
+            rows = {
+                i: con.execute("SELECT rid_key, body FROM records WHERE idx = ?", (i,)).fetchone()
+                for i in (a, b)
+            }
+            for i, j in ((a, b), (b, a)):
+                con.execute("UPDATE records SET rid_key = ?, body = ? WHERE idx = ?", (*rows[j], i))
+
+    return run
+
+
+def _rid_key_of(idx: int) -> Callable[[Chain], None]:
+    """Record ``idx``'s id key is set to the rocket capture's (an index row pointing at the
+    wrong record): lookups by id confirm against the body, so nothing resolves to it."""
+
+    def run(chain: Chain) -> None:
+        rocket = prefix_key(hashlib.sha256(chain.body(LAYOUT["rocket"])).digest())
+        _sql(("UPDATE records SET rid_key = ? WHERE idx = ?", (rocket, idx)))(chain)
+
+    return run
+
+
+def _asset_key_of(column: str, src: int, dst: int) -> Callable[[Chain], None]:
+    """The ``column`` digest key of record ``dst``'s assets row copied from ``src``'s."""
+    return _sql(
+        (
+            f"UPDATE assets SET {column} = (SELECT {column} FROM assets WHERE idx = ?) "
+            "WHERE idx = ?",
+            (src, dst),
+        ),
+    )
+
+
+def _key_record_as_parent(chain: Chain) -> None:
+    """An edit naming alice's key record as its parent, forced past the store's check."""
+    from provenance.store import append as append_mod
+
+    st = Statement(
+        type="edit",
+        time="2026-11-26T12:00:00Z",
+        asset=capture_record(chain.photo("opencv-doc__home.jpg"), chain.desk).statement.asset,
+        parents=(chain.rid("alice"),),
+        actions=(Action("c2pa.edited", {}),),
+    )
+    real = append_mod.record_kind
+    append_mod.record_kind = lambda body: "capture"  # type: ignore[assignment]
+    try:
+        append_raw(chain.ledger, [sign_statement(st, chain.desk)])
+    finally:
+        append_mod.record_kind = real
 
 
 def _flip_sig(body: bytes) -> bytes:
@@ -208,82 +265,105 @@ def _flip_sig(body: bytes) -> bytes:
 
 
 ORPHAN_KEY = "SHA256:" + "A" * 43  # a key id never registered
-RID_ZERO = ("UPDATE records SET rid = ? WHERE idx = ?", (b"\0" * 32, 4))
+RID_ZERO = ("UPDATE records SET rid_key = ? WHERE idx = ?", (0, 4))
 DAMAGE: list[tuple[str, Callable[[Chain], None], set[str] | None, int | None]] = [
-    # kind, attack, exact set of kinds (None: kind must be among them), first bad index
+    # code, attack, exact set of codes (None: code must be among them), first bad index
     (
         "record.missing",
         _sql(("DELETE FROM records WHERE idx = 4", ()), ("DELETE FROM assets WHERE idx = 4", ())),
         None,
         4,
     ),
-    ("record.id-mismatch", _sql(RID_ZERO), {"record.id-mismatch"}, 4),
+    ("record.idMismatch", _sql(RID_ZERO), {"record.idMismatch"}, 4),
+    ("record.idMismatch", _rid_key_of(9), {"record.idMismatch"}, 9),
     ("record.malformed", _body(5, lambda b: b"{}"), None, 5),
     (
-        "signature.invalid",
+        "claimSignature.mismatch",
         _body(5, _flip_sig),
         {
-            "signature.invalid",
-            "record.id-mismatch",
+            "claimSignature.mismatch",
+            "record.idMismatch",
             "leaf.mismatch",
             "node.mismatch",
-            "checkpoint.root-mismatch",
+            "checkpoint.rootMismatch",
         },
         5,
     ),
-    ("signature.untrusted", _unregistered, {"signature.untrusted"}, SIZE),
-    ("signature.revoked", _revoked, {"signature.revoked"}, SIZE + 1),
+    ("signingCredential.untrusted", _unregistered, {"signingCredential.untrusted"}, SIZE),
+    ("signingCredential.revoked", _revoked, {"signingCredential.revoked"}, SIZE + 1),
+    # index.asset-missing
+    ("index.mismatch", _sql(("DELETE FROM assets WHERE idx = 4", ())), {"index.mismatch"}, 4),
+    # index.asset-mismatch: the perceptual key, the file digest key, the content key
     (
-        "index.asset-missing",
-        _sql(("DELETE FROM assets WHERE idx = 4", ())),
-        {"index.asset-missing"},
-        4,
-    ),
-    (
-        "index.asset-mismatch",
+        "index.mismatch",
         _sql(("UPDATE assets SET phash64 = phash64 + 1 WHERE idx = 4", ())),
-        {"index.asset-mismatch"},
+        {"index.mismatch"},
         4,
     ),
+    ("index.mismatch", _asset_key_of("sha_key", 3, 4), {"index.mismatch"}, 4),
+    ("index.mismatch", _asset_key_of("content_key", 3, 4), {"index.mismatch"}, 4),
     (
-        "index.asset-extra",
-        _sql(("INSERT INTO assets VALUES (0, ?, ?, 1, ?)", (b"a" * 32, b"b" * 32, b"c" * 32))),
-        {"index.asset-extra"},
+        "index.mismatch",
+        _sql(("UPDATE assets SET pdq = ? WHERE idx = 4", (b"\0" * 32,))),
+        {"index.mismatch"},
+        4,
+    ),
+    # index.asset-extra: a digest row for a key record, and one past the end of the log
+    (
+        "index.extra",
+        _sql(("INSERT INTO assets VALUES (0, 1, 2, 1, ?)", (b"c" * 32,))),
+        {"index.extra"},
         0,
     ),
     (
-        "index.asset-extra",
-        _sql(("INSERT INTO assets VALUES (50, ?, ?, 1, ?)", (b"a" * 32, b"b" * 32, b"c" * 32))),
-        {"index.asset-extra"},
+        "index.extra",
+        _sql(("INSERT INTO assets VALUES (50, 1, 2, 1, ?)", (b"c" * 32,))),
+        {"index.extra"},
         None,
     ),
+    # parent.missing: the rocket capture's id key no longer leads to it
     (
-        "parent.missing",
-        _sql(("UPDATE records SET rid = ? WHERE idx = 2", (b"\1" * 32,))),
-        {"record.id-mismatch", "parent.missing"},
+        "ingredient.missing",
+        _sql(("UPDATE records SET rid_key = ? WHERE idx = 2", (1,))),
+        {"record.idMismatch", "ingredient.missing"},
         2,
     ),
-    ("parent.order", _rid_moved, {"record.id-mismatch", "parent.order"}, 2),
+    # parent.order: crop (7) and its crop (9) trade places, so the record at 7 names a
+    # parent stored at 9 (ids move with the bodies: no id mismatch, the tree shows it)
     (
-        "index.parents-mismatch",
+        "ingredient.order",
+        _swap_records(7, 9),
+        {
+            "ingredient.order",
+            "index.mismatch",
+            "leaf.mismatch",
+            "node.mismatch",
+            "checkpoint.rootMismatch",
+        },
+        7,
+    ),
+    ("ingredient.notAsset", _key_record_as_parent, {"ingredient.notAsset"}, SIZE),
+    # index.parents-mismatch
+    (
+        "index.mismatch",
         _sql(("UPDATE parents SET parent = 4 WHERE child = 7", ())),
-        {"index.parents-mismatch"},
+        {"index.mismatch"},
         7,
     ),
     (
-        "index.parents-mismatch",
+        "index.extra",
         _sql(("INSERT INTO parents VALUES (50, 0, 2)", ())),
-        {"index.parents-mismatch"},
+        {"index.extra"},
         None,
     ),
     (
-        "checkpoint.row-mismatch",
+        "checkpoint.rowMismatch",
         _sql(("UPDATE checkpoints SET root = ? WHERE size = 8", (b"\7" * 32,))),
         None,
         7,
     ),
     (
-        "checkpoint.signature",
+        "checkpoint.signature.mismatch",
         _sql(
             ("UPDATE checkpoints SET note = replace(note, ?, ?) WHERE size = 8", ("\n8\n", "\n9\n"))
         ),
@@ -291,9 +371,9 @@ DAMAGE: list[tuple[str, Callable[[Chain], None], set[str] | None, int | None]] =
         7,
     ),
     (
-        "checkpoint.root-mismatch",
+        "checkpoint.rootMismatch",
         _wrong_root_signed,
-        {"checkpoint.root-mismatch", "checkpoint.inconsistent"},
+        {"checkpoint.rootMismatch", "checkpoint.inconsistent"},
         7,
     ),
     ("leaf.mismatch", _node(0, 3), {"leaf.mismatch"}, 3),
@@ -310,16 +390,25 @@ DAMAGE: list[tuple[str, Callable[[Chain], None], set[str] | None, int | None]] =
         {"nodes.count"},
         None,
     ),
+    # index.keys-mismatch: a registration row deleted, renamed, moved; a revocation row
+    # for a key never registered
+    ("index.mismatch", _sql(("DELETE FROM keys WHERE idx = 1", ())), {"index.mismatch"}, None),
     (
-        "index.keys-mismatch",
-        _sql(("DELETE FROM keys WHERE idx = 1", ())),
-        {"index.keys-mismatch"},
+        "index.mismatch",
+        _sql(("UPDATE keys SET name = 'mallory' WHERE idx = 1", ())),
+        {"index.mismatch"},
         None,
     ),
     (
-        "index.keys-mismatch",
+        "index.mismatch",
+        _sql(("UPDATE keys SET idx = 0 WHERE idx = 1", ())),
+        {"index.mismatch"},
+        None,
+    ),
+    (
+        "index.mismatch",
         _sql(("INSERT INTO revocations VALUES (?, 3)", (ORPHAN_KEY,))),
-        {"index.keys-mismatch"},
+        {"index.mismatch"},
         None,
     ),
     (
@@ -332,53 +421,103 @@ DAMAGE: list[tuple[str, Callable[[Chain], None], set[str] | None, int | None]] =
 
 
 @pytest.mark.parametrize(
-    ("kind", "attack", "exact", "first"), DAMAGE, ids=[f"{d[0]}-{i}" for i, d in enumerate(DAMAGE)]
+    ("code", "attack", "exact", "first"), DAMAGE, ids=[f"{d[0]}-{i}" for i, d in enumerate(DAMAGE)]
 )
 def test_every_damage_kind_is_reported(
     chain: Chain,
     run_cli: Any,
-    kind: str,
+    code: str,
     attack: Callable[[Chain], None],
     exact: set[str] | None,
     first: int | None,
 ) -> None:
     attack(chain)
-    result = audit_log(chain.ledger)
-    kinds = {p.kind for p in result.problems}
+    result = chain.ledger.audit()
+    codes = {p.code for p in result.problems}
     assert not result.ok
-    assert kind in kinds, result.problems
+    assert code in codes, result.problems
+    assert codes <= set(REASONS), codes - set(REASONS)  # one vocabulary with the verifier
     if exact is not None:
-        assert kinds == exact, result.problems
+        assert codes == exact, result.problems
     assert result.first_bad_index == first
     # The same damage, the same report, whatever the batch size.
     for batch in (1, 3):
-        again = audit_log(chain.ledger, batch=batch)
+        again = audit(chain.ledger, batch=batch)
         assert sorted(map(repr, again.problems)) == sorted(map(repr, result.problems))
     res = run_cli("--db", chain.db, "log", "verify")
     assert res.exit_code == 1
-    assert res.stdout.startswith(f"LOG DAMAGED at index {first}: {result.kind}: ")
+    assert res.stdout.startswith(f"LOG DAMAGED at index {first}: {result.code}: ")
 
 
-@pytest.mark.parametrize("how", ["garbage", "another key", "forked tree", "larger"])
+@pytest.mark.parametrize(
+    "how", ["garbage", "corrupted signature", "forked tree", "larger", "another key"]
+)
 def test_pinned_checkpoints(chain: Chain, how: str) -> None:
     good = [cp.note for cp in chain.ledger.store.iter_checkpoints()]
-    assert audit_log(chain.ledger, pinned=good).ok  # every genuine checkpoint is consistent
+    assert chain.ledger.audit(pinned=good).ok  # every genuine checkpoint is consistent
+    cp8 = chain.ledger.store.checkpoint_at(8)
+    assert cp8 is not None
     if how == "garbage":
-        note, kind = "not a checkpoint", "pinned.invalid"
-    elif how == "another key":
-        other = NoteSigner(ORIGIN, SigningKey.from_seed(b"O" * 32))
-        cp = chain.ledger.store.checkpoint_at(8)
-        assert cp is not None
-        note, kind = sign_checkpoint(Checkpoint(ORIGIN, 8, cp.root), other), "pinned.invalid"
+        note, code = "not a checkpoint", "checkpoint.pinned.invalid"
+    elif how == "corrupted signature":  # this log's pin, its signature damaged
+        head, sig = cp8.note.rstrip("\n").rsplit(" ", 1)
+        note = head + " " + sig[:10] + ("B" if sig[10] != "B" else "C") + sig[11:] + "\n"
+        code = "checkpoint.pinned.invalid"
     elif how == "forked tree":
         note = _resign_checkpoint(chain, 8, hashlib.sha256(b"fork").digest())
-        kind = "pinned.inconsistent"
-    else:
+        code = "checkpoint.inconsistent"
+    elif how == "larger":
         cp = chain.ledger.checkpoint()
         assert cp is not None
-        note, kind = _resign_checkpoint(chain, SIZE + 5, cp.root), "pinned.inconsistent"
-    result = audit_log(chain.ledger, pinned=[*good, note])
-    assert [p.kind for p in result.problems] == [kind]
+        note, code = _resign_checkpoint(chain, SIZE + 5, cp.root), "checkpoint.inconsistent"
+    else:
+        # Another log's key. ``log verify`` refuses such an anchor before auditing
+        # (test_cli_log_verify_refuses_a_pin_of_another_log); the audit itself, handed
+        # one anyway, reports that it does not verify under this log's key.
+        other = NoteSigner(ORIGIN, SigningKey.from_seed(b"O" * 32))
+        note = sign_checkpoint(Checkpoint(ORIGIN, 8, cp8.root), other)
+        code = "checkpoint.pinned.invalid"
+    result = chain.ledger.audit(pinned=[*good, note])
+    assert [p.code for p in result.problems] == [code]
+
+
+@pytest.mark.parametrize("which", ["another key", "another origin"])
+def test_cli_log_verify_refuses_a_pin_of_another_log(
+    chain: Chain, run_cli: Any, which: str
+) -> None:
+    """A checkpoint of another log is a wrong trust anchor (exit 3, naming both logs), not
+    damage to this one (it used to be ``LOG DAMAGED``, exit 1)."""
+    cp8 = chain.ledger.store.checkpoint_at(8)
+    assert cp8 is not None
+    if which == "another key":
+        signer = NoteSigner(ORIGIN, SigningKey.from_seed(b"O" * 32))
+        note = sign_checkpoint(Checkpoint(ORIGIN, 8, cp8.root), signer)
+    else:
+        other = "other.example/log"
+        signer = NoteSigner(other, chain.ledger.log_signer())
+        note = sign_checkpoint(Checkpoint(other, 8, cp8.root), signer)
+    pin = chain.root / "foreign.checkpoint"
+    pin.write_text(note)
+    res = run_cli("--db", chain.db, "log", "verify", "--checkpoint", pin)
+    assert res.exit_code == 3, res.output
+    assert "LOG DAMAGED" not in res.stdout
+    assert ORIGIN in res.stderr
+    if which == "another origin":
+        assert "other.example/log" in res.stderr
+    # This log's own pin with a corrupted signature is still damage (exit 1).
+    head, sig = cp8.note.rstrip("\n").rsplit(" ", 1)
+    pin.write_text(head + " " + sig[:10] + ("B" if sig[10] != "B" else "C") + sig[11:] + "\n")
+    res = run_cli("--db", chain.db, "log", "verify", "--checkpoint", pin)
+    assert res.exit_code == 1
+    assert res.stdout.startswith("LOG DAMAGED at index None: checkpoint.pinned.invalid: ")
+
+
+def test_malformed_pin_is_an_error_for_log_verify(lenv: Any, run_cli: Any) -> None:
+    bad = lenv.tmp / "bad.cp"
+    bad.write_text("garbage\n")
+    r = run_cli("--db", lenv.db, "log", "verify", "--checkpoint", bad)
+    assert r.exit_code == 3 and r.stderr.startswith("error: ")
+    assert "is not a checkpoint" in r.stderr
 
 
 # --- the result object ------------------------------------------------------------------------
@@ -388,17 +527,24 @@ def test_result_orders_problems_by_index_none_last() -> None:
     r.add(7, "leaf.mismatch", "l")
     r.add(3, "record.missing", "m")
     assert [p.index for p in r.ordered()] == [3, 7, None]
-    assert (r.first_bad_index, r.kind, r.detail) == (3, "record.missing", "m")
-    assert r.to_json()["kind"] == "record.missing" and not r.ok
-    assert Damage(1, "k", "d").to_json() == {"index": 1, "kind": "k", "detail": "d"}
+    assert (r.first_bad_index, r.code, r.detail) == (3, "record.missing", "m")
+    assert r.to_json()["code"] == "record.missing" and not r.ok
+    assert [p["code"] for p in r.to_json()["problems"]] == [
+        "record.missing",
+        "leaf.mismatch",
+        "nodes.count",
+    ]
+    assert r.problems[0] == Problem("nodes.count", "n", None)
+    assert Problem("k", "d", 1).to_json() == {"code": "k", "detail": "d", "index": 1}
+    assert r.has("leaf.mismatch") and r.has("leaf.mismatch", 7) and not r.has("leaf.mismatch", 3)
 
 
 def test_problems_are_capped(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
     with chain.raw("nodes") as con:
         con.execute("UPDATE nodes SET hash = ?", (b"\0" * 32,))
-    assert len(audit_log(chain.ledger).problems) > 3
+    assert len(chain.ledger.audit().problems) > 3
     monkeypatch.setattr(audit_mod, "MAX_PROBLEMS", 3)
-    assert len(audit_log(chain.ledger).problems) == 3
+    assert len(chain.ledger.audit().problems) == 3
 
 
 def test_checkpoint_signer_helper_matches_the_ledger(chain: Chain) -> None:

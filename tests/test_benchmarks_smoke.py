@@ -36,7 +36,13 @@ def test_smoke_run_prints_every_row(tmp_path: Path) -> None:
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--json", str(out_json)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     elapsed = time.perf_counter() - t0
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
 

@@ -3,7 +3,9 @@
 A genuine bundle for ``rocket-crop.png`` (its edit record, the rocket capture it came from,
 and the key records of alice and desk) is exported once from the tamper-suite ledger; each
 test alters a copy and runs ``provenance verify IMAGE --bundle FILE`` with no database.
-Parsing errors are exit 3 (never verified), altered contents are ``tampered`` (exit 1).
+Parsing errors are exit 3 (never verified), altered contents are ``tampered`` (exit 1), and a
+trust anchor of another log (``--trust-log-key`` or ``--checkpoint``) is exit 3 naming both
+logs: a wrong anchor is a usage error, not evidence about the bundle.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ from tamper_helpers import (
 
 from provenance import bundle as bundle_mod
 from provenance.bundle import Bundle
-from provenance.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
+from provenance.checkpoint import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
 from provenance.cli import cli
-from provenance.errors import BundleError
+from provenance.errors import BundleError, CheckpointError, TrustAnchorError
 from provenance.keys import SigningKey
 from provenance.ledger import Ledger
+from provenance.records import record_id
 from provenance.verify import check_chain
 
 CROP, ROCKET = LAYOUT["crop"], LAYOUT["rocket"]
@@ -195,7 +198,8 @@ def test_attack_truncated_bundle_is_an_error(
     text = kit.text()
     cut = text[: int(len(text) * keep) if isinstance(keep, float) else keep]
     out = verify_bundle(run_cli, kit, tmp_path, cut)
-    assert out.code == 3 and out.report is None
+    assert (out.code, out.verdict) == (3, "error")  # --json prints the error as JSON
+    assert out.report is not None and out.report["error"] == "BundleError"
     assert "truncated" in out.stderr
 
 
@@ -278,8 +282,9 @@ def test_attack_checkpoint_from_another_log_or_badly_signed(
 
 
 def test_attack_bundle_with_the_subject_missing(kit: Kit, run_cli: Any, tmp_path: Path) -> None:
-    """Before the fix in bundle.match_image this was ``unknown`` (exit 4): the image matched
-    nothing because its record had been removed, and nothing said the bundle was damaged."""
+    """Before a fix in the bundle matching (now ``bundle.verify_offline``) this was
+    ``unknown`` (exit 4): the image matched nothing because its record had been removed,
+    and nothing said the bundle was damaged."""
     obj = kit.obj()
     obj["records"] = [r for r in obj["records"] if r["index"] != CROP]
     out = verify_bundle(run_cli, kit, tmp_path, obj)
@@ -297,43 +302,61 @@ def test_attack_subject_record_altered_so_image_no_longer_matches(
     obj = kit.obj()
     asset = record_at(obj, CROP)["record"]["statement"]["asset"]
     asset["sha256"] = asset["sha256"][::-1]
-    asset["pixels"] = asset["pixels"][::-1]
-    asset["phash64"], asset["phash256"] = "0" * 16, "0" * 64
+    asset["content"] = asset["content"][::-1]
+    asset["phash64"], asset["phash256"], asset["pdq"] = "0" * 16, "0" * 64, "0" * 64
     out = verify_bundle(run_cli, kit, tmp_path, obj)
     assert out.code == 3 and "subject" in out.stderr
 
 
+def key_hex(vkey: str) -> str:
+    return NoteVerifier.parse_vkey(vkey).key_id.hex()
+
+
 def test_attack_trust_log_key_pins_a_different_vkey(kit: Kit, run_cli: Any, tmp_path: Path) -> None:
+    """A --trust-log-key of another log (same origin name, another key) is a wrong trust
+    anchor: exit 3 naming both log keys (it used to be ``tampered``, exit 1, branding a
+    genuine bundle as forged)."""
     out = verify_bundle(run_cli, kit, tmp_path, None, "--trust-log-key", kit.forged_vkey)
-    assert (out.code, out.verdict) == (1, "tampered")
-    # The checkpoint is not signed by the pinned key, and the key records (signed by the
-    # bundle's log key) do not register anyone under it.
-    assert out.failed() == {2: "signingCredential.untrusted", 4: "checkpoint.signature.mismatch"}
-    assert out.report is not None and out.report["checks"][2]["status"] == "skip"
+    assert (out.code, out.verdict) == (3, "error")
+    assert out.report is not None and out.report["error"] == "TrustAnchorError"
+    assert key_hex(kit.vkey) in out.stderr and key_hex(kit.forged_vkey) in out.stderr
+    assert "hint:" in out.stderr
     ok = verify_bundle(run_cli, kit, tmp_path, None, "--trust-log-key", kit.vkey)
     assert ok.code == 0
     for bad_key in ("not-a-vkey", ""):  # "" used to fall back to the bundle's own key
         bad = verify_bundle(run_cli, kit, tmp_path, None, "--trust-log-key", bad_key)
-        assert bad.code == 3 and "log verifier key" in bad.stderr
+        assert bad.code == 3 and "vkey" in bad.stderr
 
 
 def test_attack_bundle_from_a_forged_log_needs_a_pinned_log_key(
     kit: Kit, run_cli: Any, tmp_path: Path
 ) -> None:
     """A forger builds a whole log of their own (same origin name, own log key, a signer
-    registered as "alice") and exports a bundle: it is self-consistent, so without
-    a trust anchor it is refused (exit 3); with the real log key pinned it is tampered."""
+    registered as "alice") and exports a bundle: it is self-consistent, so without a trust
+    anchor it is refused (exit 3). With the real log key or a checkpoint of the real log
+    pinned, the bundle is of another log than the anchor: exit 3 naming both keys (it was
+    ``tampered``, exit 1, before anchors of another log became usage errors). Never 0."""
     forged = kit.forged_bundle.read_text()
     # Without any trust anchor the bundle is not judged at all: a bundle alone proves
     # nothing about who kept the log (it used to verify, exit 0, on its own say-so).
     plain = verify_bundle(run_cli, kit, tmp_path, forged, anchor=False)
     assert plain.code == 3 and "no trust anchor" in plain.stderr
     pinned = verify_bundle(run_cli, kit, tmp_path, forged, "--trust-log-key", kit.vkey)
-    assert (pinned.code, pinned.verdict) == (1, "tampered")
-    assert pinned.failed() == {2: "signingCredential.untrusted", 4: "checkpoint.signature.mismatch"}
+    assert (pinned.code, pinned.verdict) == (3, "error")
+    assert key_hex(kit.vkey) in pinned.stderr and key_hex(kit.forged_vkey) in pinned.stderr
     # A checkpoint pinned from the real log catches it too, even without the vkey.
     cp = verify_bundle(run_cli, kit, tmp_path, forged, "--checkpoint", kit.pins[8])
-    assert cp.failed() == {4: "checkpoint.pinned.invalid"}
+    assert (cp.code, cp.verdict) == (3, "error")
+    assert key_hex(kit.vkey) in cp.stderr and key_hex(kit.forged_vkey) in cp.stderr
+    # The library says the same.
+    b = bundle_mod.loads(forged)
+    image = kit.crop_png.read_bytes()
+    with pytest.raises(TrustAnchorError):
+        bundle_mod.verify_offline(image, b, trust_log_key=kit.vkey)
+    with pytest.raises(TrustAnchorError):
+        bundle_mod.verify_offline(image, b, pinned=[kit.pins[8].read_text()])
+    with pytest.raises(BundleError, match="no trust anchor"):
+        bundle_mod.verify_offline(image, b)
 
 
 # --- pinned checkpoints through the bundle's consistency proofs ------------------------------
@@ -370,13 +393,38 @@ def test_attack_altered_consistency_proof(kit: Kit, run_cli: Any, tmp_path: Path
     assert (out.code, out.failed()) == (1, {4: "checkpoint.inconsistent"})
 
 
-def test_attack_pinned_checkpoint_from_another_log(kit: Kit, run_cli: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["another key", "another origin"])
+def test_attack_pinned_checkpoint_from_another_log(
+    kit: Kit, run_cli: Any, tmp_path: Path, which: str
+) -> None:
+    """A checkpoint of another log pinned against a genuine bundle: exit 3 naming both logs
+    (it used to be ``tampered`` with checkpoint.pinned.invalid)."""
     other = tmp_path / "other.checkpoint"
-    other.write_text(kit.forged_checkpoint)
+    other.write_text(kit.forged_checkpoint if which == "another key" else _other_origin_note())
     out = cli_verify(
         run_cli, tmp_path / "no.db", kit.crop_png, "--bundle", kit.since, "--checkpoint", other
     )
-    assert (out.code, out.failed()) == (1, {4: "checkpoint.pinned.invalid"})
+    assert (out.code, out.verdict) == (3, "error")
+    assert ORIGIN in out.stderr
+    if which == "another origin":
+        assert "other.example/log" in out.stderr
+    else:
+        assert key_hex(kit.forged_vkey) in out.stderr
+
+
+def test_attack_pinned_checkpoint_of_this_log_with_a_corrupted_signature(
+    kit: Kit, run_cli: Any, tmp_path: Path
+) -> None:
+    """A pin naming this log and its key whose signature does not verify is evidence
+    (tampered, checkpoint.pinned.invalid), not a wrong anchor."""
+    head, sig = kit.pins[8].read_text().rstrip("\n").rsplit(" ", 1)
+    bad = tmp_path / "bad.checkpoint"
+    bad.write_text(head + " " + flip_b64(sig, 10) + "\n")
+    out = cli_verify(
+        run_cli, tmp_path / "no.db", kit.crop_png, "--bundle", kit.since, "--checkpoint", bad
+    )
+    assert (out.code, out.verdict) == (1, "tampered")
+    assert out.failed() == {4: "checkpoint.pinned.invalid"}
 
 
 # --- strict parsing -------------------------------------------------------------------------
@@ -401,7 +449,7 @@ def test_loads_rejects_garbage_with_bundle_error(text: str | bytes) -> None:
 def test_loads_roundtrips_a_genuine_bundle(kit: Kit) -> None:
     b = bundle_mod.loads(kit.text())
     assert b.dumps() == kit.text()
-    assert b.subject_index() == CROP
+    assert [r.index for r in b.records if record_id(r.body) == b.subject] == [CROP]
     assert sorted(r.index for r in b.records) == [0, 1, ROCKET, CROP]
 
 
@@ -434,6 +482,7 @@ class Genuine:
     text: str
     obj: dict[str, Any]
     image: bytes
+    vkey: str
     fingerprint: tuple[Any, ...]
 
 
@@ -445,21 +494,24 @@ def _fingerprint(b: Bundle) -> tuple[Any, ...]:
 def genuine(kit: Kit) -> Genuine:
     text = kit.text()
     return Genuine(
-        text, json.loads(text), kit.crop_png.read_bytes(), _fingerprint(bundle_mod.loads(text))
+        text,
+        json.loads(text),
+        kit.crop_png.read_bytes(),
+        kit.vkey,
+        _fingerprint(bundle_mod.loads(text)),
     )
 
 
 def judge(g: Genuine, text: str | bytes) -> str | None:
-    """The offline verification pipeline of ``verify --bundle``: the verdict, or None when
-    the bundle is rejected (BundleError). Any other exception fails the test. A verdict of
-    ``verified`` is only allowed for a bundle whose contents equal the genuine one's."""
+    """The offline verification pipeline of ``verify --bundle --trust-log-key``
+    (:func:`provenance.bundle.verify_offline`): the verdict, or None when the bundle is
+    rejected (BundleError) or names another log than the trusted key (TrustAnchorError).
+    Any other exception fails the test. A verdict of ``verified`` is only allowed for a
+    bundle whose contents equal the genuine one's."""
     try:
         b = bundle_mod.loads(text)
-        subject, kind, digests = bundle_mod.match_image(b, g.image, "rocket-crop.png")
-        if subject is None:
-            return "unknown"
-        report = check_chain(bundle_mod.evidence(b, subject=subject, match=kind, image=digests))
-    except BundleError:
+        report = bundle_mod.verify_offline(g.image, b, name="rocket-crop.png", trust_log_key=g.vkey)
+    except (BundleError, TrustAnchorError):
         return None
     if report.verdict == "verified":
         assert _fingerprint(b) == g.fingerprint, "an altered bundle verified"
@@ -604,20 +656,27 @@ def test_fuzz_loads_raises_only_bundle_error(text: str | bytes) -> None:
     | st.binary(min_size=33, max_size=33).map(
         lambda raw: "name+00000000+" + base64.b64encode(raw).decode()
     )
+    | st.binary(min_size=32, max_size=32).map(
+        lambda raw: NoteVerifier(ORIGIN, SigningKey.from_seed(raw).public).vkey()
+    )
 )
-def test_fuzz_trusted_vkey_raises_only_bundle_error(kit: Kit, vkey: str) -> None:
+def test_fuzz_trust_log_key_is_the_bundles_or_an_error(kit: Kit, vkey: str) -> None:
+    """Whatever is passed as --trust-log-key: a malformed key is a CheckpointError, another
+    log's key a TrustAnchorError (both exit 3); a key that is accepted is the bundle's own."""
     b = bundle_mod.loads(kit.text())
     try:
-        ev = bundle_mod.evidence(b, subject=CROP, match=None, image=None, trusted_vkey=vkey)
-    except BundleError:
+        verifier = bundle_mod.trusted_verifier(b, vkey)
+    except (CheckpointError, TrustAnchorError) as exc:
+        assert exc.exit_code == 3
         return
-    assert check_chain(ev).verdict == "tampered"
+    assert verifier.vkey() == b.vkey == kit.vkey
 
 
 def test_bundle_evidence_drops_proofs_naming_another_checkpoint(kit: Kit) -> None:
     """A record whose tlog-proof carries another checkpoint is judged with no proof."""
     b = bundle_mod.loads(kit.text())
-    ev = bundle_mod.evidence(b, subject=CROP, match=None, image=None)
+    verifier = bundle_mod.trusted_verifier(b, kit.vkey)
+    ev = bundle_mod.evidence(b, subject=CROP, match=None, image=None, verifier=verifier)
     assert all(r.proof for r in ev.records)
     assert check_chain(ev).verdict == "verified"
     changed = Bundle(
@@ -633,14 +692,62 @@ def test_bundle_evidence_drops_proofs_naming_another_checkpoint(kit: Kit) -> Non
         ),
         b.consistency,
     )
-    ev2 = bundle_mod.evidence(changed, subject=CROP, match=None, image=None)
+    ev2 = bundle_mod.evidence(changed, subject=CROP, match=None, image=None, verifier=verifier)
     assert [r.proof for r in ev2.records if r.index == CROP] == [()]
     report = check_chain(ev2)
     assert [(c.number, c.code) for c in report.failures] == [(3, "log.inclusion.mismatch")]
 
 
-def test_attack_revocation_stripped_from_bundle(tmp_path: Path, photos: list[Path],
-                                                run_cli: Any) -> None:
+def test_bundle_from_another_log_with_the_same_name_is_an_error(
+    tmp_path: Path, photos: list[Path], run_cli: Any
+) -> None:
+    """With no --trust-log-key, the local ledger (--db) of the bundle's log name is the
+    anchor: a bundle of another log with that name is an error naming the local key."""
+    for name in ("mine", "theirs"):
+        led = Ledger.init(str(tmp_path / f"{name}.db"), origin="same.name/log")
+        k = SigningKey.from_seed((name.encode() * 8)[:32])
+        led.register_key(k.public, name)
+        led.sign(photos[:1], k)
+        led.close()
+    bundle = tmp_path / "theirs.json"
+    assert run_cli("--db", tmp_path / "theirs.db", "export", photos[0], "-o", bundle).exit_code == 0
+    r = run_cli("--db", tmp_path / "mine.db", "verify", photos[0], "--bundle", bundle)
+    assert r.exit_code == 3 and "not the local ledger's" in r.stderr
+    # Its own log's ledger anchors it.
+    r = run_cli("--db", tmp_path / "theirs.db", "verify", photos[0], "--bundle", bundle)
+    assert r.exit_code == 0, r.output
+
+
+def test_parent_image_with_bundle_is_a_usage_error(
+    lenv: Any, photos: list[Path], run_cli: Any
+) -> None:
+    lenv.ledger.sign(photos[:1], lenv.alice)
+    b = lenv.tmp / "b.json"
+    assert run_cli("--db", lenv.db, "export", photos[0], "-o", b).exit_code == 0
+    assert oct(b.stat().st_mode & 0o777) in ("0o644", "0o640", "0o600", "0o664")
+    r = run_cli("--db", lenv.db, "verify", photos[0], "--bundle", b, "--parent-image", photos[0])
+    assert r.exit_code == 2
+
+
+def test_another_keys_self_revocation_does_not_disturb_verification(
+    lenv: Any, photos: list[Path], run_cli: Any
+) -> None:
+    """Every key event goes into the evidence (the checkpoint commits to all of them), not
+    only those of the chain's signers: desk revoking itself leaves alice's photo verified,
+    from the ledger and from a bundle."""
+    lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
+    lenv.ledger.revoke_key(lenv.desk.key_id, by=lenv.desk, now=FIXED_NOW)
+    lenv.ledger.close()
+    r = run_cli("--db", lenv.db, "verify", photos[0])
+    assert r.exit_code == 0, r.stdout
+    b = lenv.tmp / "b.json"
+    assert run_cli("--db", lenv.db, "export", photos[0], "-o", b).exit_code == 0
+    assert run_cli("--db", lenv.db, "verify", photos[0], "--bundle", b).exit_code == 0
+
+
+def test_attack_revocation_stripped_from_bundle(
+    tmp_path: Path, photos: list[Path], run_cli: Any
+) -> None:
     """Whoever passes a bundle along deletes the revoke record from it: the bundle's own
     checkpoint commits to every key event, so the stripped bundle is tampered."""
     from conftest import FIXED_NOW
@@ -664,9 +771,11 @@ def test_attack_revocation_stripped_from_bundle(tmp_path: Path, photos: list[Pat
     obj["records"] = [r for r in obj["records"] if r["record"]["statement"]["type"] != "revoke"]
     stripped = tmp_path / "stripped.json"
     stripped.write_text(json.dumps(obj))
-    genuine = cli_verify(run_cli, tmp_path / "none.db", photos[1], "--bundle", out,
-                         "--trust-log-key", vkey)
+    genuine = cli_verify(
+        run_cli, tmp_path / "none.db", photos[1], "--bundle", out, "--trust-log-key", vkey
+    )
     assert genuine.failed() == {2: "signingCredential.revoked"}
-    forged = cli_verify(run_cli, tmp_path / "none.db", photos[1], "--bundle", stripped,
-                        "--trust-log-key", vkey)
+    forged = cli_verify(
+        run_cli, tmp_path / "none.db", photos[1], "--bundle", stripped, "--trust-log-key", vkey
+    )
     assert forged.failed() == {2: "keyEvents.incomplete"}

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from provenance import keys
 from provenance.errors import KeyFileError, PassphraseError
+from provenance.files import write_atomic
 from provenance.keys import (
     DEFAULT_KDF_ROUNDS,
     PassphraseSource,
@@ -387,13 +388,40 @@ def test_no_clobber_without_hard_links(tmp_path: Path, monkeypatch: pytest.Monke
     save_signing_key(key, tmp_path / "k", None)
     assert load_signing_key(tmp_path / "k").public == key.public
     with pytest.raises(KeyFileError, match="refusing to overwrite"):
-        keys._write_atomic(tmp_path / "k", b"x", 0o600, overwrite=False)
+        write_atomic(tmp_path / "k", b"x", mode=0o600, overwrite=False, error=KeyFileError)
+    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+        save_signing_key(SigningKey.generate(), tmp_path / "k", None)
+    assert load_signing_key(tmp_path / "k").public == key.public
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k", "k.pub"]
 
 
 def test_unwritable_directory_is_a_key_file_error(tmp_path: Path) -> None:
-    with pytest.raises(KeyFileError, match="cannot write key file"):
+    with pytest.raises(KeyFileError, match=r"^cannot write .*missing-dir/k: No such file"):
         save_signing_key(SigningKey.generate(), tmp_path / "missing-dir" / "k", None)
+    assert not (tmp_path / "missing-dir").exists()
+
+
+def test_key_file_encrypted(tmp_path: Path) -> None:
+    """Whether a private key file needs a passphrase, without asking for one."""
+    assert keys.key_file_encrypted(GOLDEN / "keys_sshkeygen_ed25519") is False
+    assert keys.key_file_encrypted(GOLDEN / "keys_sshkeygen_ed25519_secret") is True
+    assert keys.key_file_encrypted(GOLDEN / "keys_pkcs8_ed25519.pem") is False
+    assert keys.key_file_encrypted(GOLDEN / "keys_pkcs8_ed25519_encrypted.pem") is True
+    key = SigningKey.generate()
+    save_signing_key(key, tmp_path / "plain", None)
+    save_signing_key(key, tmp_path / "locked", b"pw", kdf_rounds=FAST)
+    assert keys.key_file_encrypted(tmp_path / "plain") is False
+    assert keys.key_file_encrypted(str(tmp_path / "locked")) is True
+    # not a readable private key file: None, never an exception
+    (tmp_path / "junk").write_bytes(b"not a key\n")
+    for path in (
+        tmp_path / "plain.pub",
+        GOLDEN / "keys_pkcs8_ed25519_public.pem",
+        tmp_path / "junk",
+        tmp_path / "missing",
+        tmp_path,
+    ):
+        assert keys.key_file_encrypted(path) is None, path
 
 
 def test_to_openssh_misuse() -> None:

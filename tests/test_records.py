@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,15 @@ from hypothesis import strategies as st
 from provenance.errors import RecordError
 from provenance.keys import PublicKey
 from provenance.records import (
+    DIGEST_SET,
+    MAX_KEY_NAME,
     Action,
     Asset,
     Record,
     Statement,
     canonical,
+    check_key_name,
+    check_user_claims,
     format_time,
     is_record_id,
     parse_record,
@@ -27,18 +32,66 @@ from provenance.records import (
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 sys.path.insert(0, str(GOLDEN))
-from make_records_golden import ASSET, TIME, golden_records  # noqa: E402
+from make_records_golden import ASSET, ASSET_V2, TIME, golden_records  # noqa: E402
+
+STEMS = [
+    "records_key",
+    "records_capture",
+    "records_edit",
+    "records_revoke",
+    "records_capture_v2",
+    "records_edit_v2",
+]
+V1_COMMON = {"digests", "format", "height", "phash256", "phash64", "sha256", "width"}
 
 
-@pytest.mark.parametrize(
-    "stem", ["records_key", "records_capture", "records_edit", "records_revoke"]
-)
+@pytest.mark.parametrize("stem", STEMS)
 def test_golden_records(stem: str) -> None:
     """Fixed seeds + fixed clock give byte-identical canonical records and ids."""
     rec = golden_records()[stem]
     assert rec.canonical() == (GOLDEN / f"{stem}.json").read_bytes()
     assert rec.record_id == (GOLDEN / f"{stem}.id").read_text().strip()
     assert parse_record(rec.canonical()) == rec
+
+
+@pytest.mark.parametrize(
+    ("stem", "digests"),
+    [
+        ("records_capture", 1),
+        ("records_edit", 1),
+        ("records_capture_v2", 2),
+        ("records_edit_v2", 2),
+    ],
+)
+def test_golden_files_parse_and_keep_their_ids(stem: str, digests: int) -> None:
+    """The committed bytes (not rebuilt ones): records made with digest set 1 still parse,
+    keep their ids, and bind nothing but sha256 and the perceptual hashes."""
+    raw = (GOLDEN / f"{stem}.json").read_bytes()
+    rec = parse_record(raw)
+    assert rec.record_id == (GOLDEN / f"{stem}.id").read_text().strip() == record_id(raw)
+    assert rec.canonical() == raw
+    asset = rec.statement.asset
+    assert asset is not None and asset.digests == digests
+    if digests == 1:
+        assert asset.pixels is not None and asset.content is None and asset.binding is None
+        assert set(asset.to_json()) == V1_COMMON | {"pixels"}
+    else:
+        assert asset.content is not None and asset.binding == asset.content
+        assert asset.pixels is None and asset.pdq is not None
+        assert set(asset.to_json()) == V1_COMMON | {"content", "frames", "pdq"}
+
+
+def test_golden_v2_edit_descends_from_a_v1_capture() -> None:
+    recs = golden_records()
+    assert recs["records_edit_v2"].statement.parents == (recs["records_capture"].record_id,)
+
+
+def test_new_records_use_the_current_digest_set() -> None:
+    assert DIGEST_SET == 2
+    default = Asset(
+        sha256="11" * 32, phash64="0" * 16, phash256="0" * 64, width=1, height=1, format="PNG"
+    )
+    assert default.digests == DIGEST_SET
 
 
 def test_golden_signatures_verify_over_canonical_statement() -> None:
@@ -112,9 +165,17 @@ def _mutate(path: list[str | int], value: Any, delete: bool = False) -> bytes:
         (["statement", "asset", "width"], 0, False, "positive"),
         (["statement", "asset", "width"], 1.5, False, "integer"),
         (["statement", "asset", "format"], "BMP", False, "unsupported format"),
-        (["statement", "asset", "digests"], 2, False, "digest set"),
+        (["statement", "asset", "digests"], 3, False, "unsupported digest set 3"),
+        (["statement", "asset", "digests"], 0, False, "unsupported digest set"),
+        (["statement", "asset", "digests"], "1", False, "unsupported digest set"),
+        (["statement", "asset", "digests"], True, False, "unsupported digest set"),
+        (["statement", "asset", "digests"], None, True, "unsupported digest set"),
+        (["statement", "asset", "digests"], 2, False, "missing field 'content'"),
         (["statement", "asset", "extra"], 1, False, "unexpected field"),
         (["statement", "asset", "pixels"], None, True, "missing field"),
+        (["statement", "asset", "content"], "88" * 32, False, "unexpected field 'content'"),
+        (["statement", "asset", "frames"], 1, False, "unexpected field 'frames'"),
+        (["statement", "asset", "pdq"], "aa" * 32, False, "unexpected field 'pdq'"),
         (["statement", "parents"], ["sha256:" + "0" * 64], False, "capture has no parents"),
         (["statement", "actions"], {}, False, "expected a list"),
         (["statement", "extra"], 1, False, "unexpected field"),
@@ -206,9 +267,188 @@ def test_statement_constructor_validates() -> None:
 
 def test_asset_round_trip() -> None:
     assert Asset.from_json(ASSET.to_json()) == ASSET
+    assert Asset.from_json(ASSET_V2.to_json()) == ASSET_V2
 
 
-_GOOD = golden_records()["records_edit"].canonical()
+def test_asset_field_sets_per_version() -> None:
+    """Each digest set has exactly its own fields, in to_json and in from_json."""
+    v1, v2 = ASSET.to_json(), ASSET_V2.to_json()
+    assert set(v1) == V1_COMMON | {"pixels"}
+    assert set(v2) == V1_COMMON | {"content", "frames", "pdq"}
+    assert (v1["digests"], v2["digests"]) == (1, 2)
+    for good in (v1, v2):
+        for field in good:
+            missing = {k: v for k, v in good.items() if k != field}
+            with pytest.raises(RecordError):
+                Asset.from_json(missing)
+    # a field of the other version is refused, whatever its value
+    with pytest.raises(RecordError, match="unexpected field 'pixels'"):
+        Asset.from_json({**v2, "pixels": "22" * 32})
+    with pytest.raises(RecordError, match="unexpected field 'content'"):
+        Asset.from_json({**v1, "content": "88" * 32})
+    with pytest.raises(RecordError, match="expected an object"):
+        Asset.from_json([v2])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"content": "88" * 31}, "asset.content"),
+        ({"content": "AB" * 32}, "asset.content"),
+        ({"content": None}, "asset.content"),
+        ({"pdq": "0" * 63}, "asset.pdq"),
+        ({"pdq": None}, "asset.pdq"),
+        ({"frames": 0}, "asset.frames"),
+        ({"frames": -1}, "asset.frames"),
+        ({"frames": 1.5}, "asset.frames"),
+        ({"frames": True}, "asset.frames"),
+        ({"width": 0}, "positive"),
+        ({"format": "BMP"}, "unsupported format"),
+        ({"phash64": "g" * 16}, "asset.phash64"),
+        ({"digests": 3}, "unsupported digest set 3"),
+        ({"digests": "2"}, "unsupported digest set"),
+    ],
+)
+def test_asset_v2_rejects(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(RecordError, match=message):
+        Asset.from_json({**ASSET_V2.to_json(), **change})
+
+
+def test_a_v2_statement_with_a_malformed_asset_cannot_be_built() -> None:
+    with pytest.raises(RecordError, match=r"asset\.content"):
+        Statement(type="capture", time=TIME, asset=replace(ASSET_V2, content=None))
+    with pytest.raises(RecordError, match=r"asset\.pixels"):
+        Statement(type="capture", time=TIME, asset=replace(ASSET, pixels=None))
+
+
+def _hexes(n: int) -> st.SearchStrategy[str]:
+    return st.text("0123456789abcdef", min_size=n, max_size=n)
+
+
+_assets = st.one_of(
+    st.builds(
+        Asset,
+        digests=st.just(1),
+        sha256=_hexes(64),
+        pixels=_hexes(64),
+        phash64=_hexes(16),
+        phash256=_hexes(64),
+        width=st.integers(1, 2**53 - 1),
+        height=st.integers(1, 2**53 - 1),
+        format=st.sampled_from(["JPEG", "PNG", "WEBP", "TIFF", "GIF", "HEIF", "AVIF", "MPO"]),
+    ),
+    st.builds(
+        Asset,
+        digests=st.just(2),
+        sha256=_hexes(64),
+        content=_hexes(64),
+        pdq=_hexes(64),
+        frames=st.integers(1, 2**53 - 1),
+        phash64=_hexes(16),
+        phash256=_hexes(64),
+        width=st.integers(1, 2**53 - 1),
+        height=st.integers(1, 2**53 - 1),
+        format=st.sampled_from(["JPEG", "PNG", "WEBP", "TIFF", "GIF", "HEIF", "AVIF", "MPO"]),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_assets)
+def test_asset_json_round_trip_property(asset: Asset) -> None:
+    as_json = json.loads(json.dumps(asset.to_json()))
+    assert Asset.from_json(as_json) == asset
+    assert asset.binding == (asset.content if asset.digests == 2 else None)
+
+
+# --- user claims and key names -------------------------------------------------------------
+
+
+def test_user_claims() -> None:
+    check_user_claims({})
+    check_user_claims({"author": "Alice", "iptc:City": "Zürich", "a.b-c_d:e": "x" * 4096})
+    check_user_claims({"Provenance.edit": "1", "provenanceNote": "x"})  # not the prefix
+    for reserved in ("provenance.edit", "provenance.", "provenance.anything"):
+        with pytest.raises(RecordError, match="reserved") as info:
+            check_user_claims({"author": "a", reserved: "1"})
+        assert info.value.hint is not None and "provenance." in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "name", ["", "1abc", "_x", "a b", "a\nb", "é", "a/b", "x" * 65, "author=", ".provenance"]
+)
+def test_malformed_claim_names_are_refused(name: str) -> None:
+    with pytest.raises(RecordError, match="malformed claim name") as info:
+        check_user_claims({name: "v"})
+    assert info.value.hint is not None
+    assert "\n" not in str(info.value)
+
+
+def test_claim_values_are_bounded_strings() -> None:
+    with pytest.raises(RecordError, match="expected a string"):
+        check_user_claims({"n": 1})  # type: ignore[dict-item]
+    with pytest.raises(RecordError, match="longer than"):
+        check_user_claims({"n": "x" * 4097})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "alice",
+        "Alice Example",
+        "Zürich desk",
+        "写真家",
+        "José Núñez-Ortiz",
+        "a",
+        "x" * MAX_KEY_NAME,
+    ],
+)
+def test_good_key_names(name: str) -> None:
+    assert check_key_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        " alice",
+        "alice ",
+        "alice\n[ok ] #3 capture by alice",  # forged output lines
+        "alice\r",
+        "al\tice",
+        "\x1b[31mred",  # terminal escape
+        "alice\x00",
+        "alice\x7f",
+        "evil\u202egpj.exe",  # bidi override
+        "a\u200bb",  # zero-width space (format character)
+        "a\u2028b",  # line separator
+        "x" * (MAX_KEY_NAME + 1),
+    ],
+)
+def test_bad_key_names_are_refused(name: str) -> None:
+    with pytest.raises(RecordError, match="invalid key name") as info:
+        check_key_name(name)
+    message = str(info.value)
+    assert message.isprintable(), "the error must not carry the control characters itself"
+    assert info.value.hint is not None and str(MAX_KEY_NAME) in info.value.hint
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_key_names_that_pass_are_printable_and_trimmed(name: str) -> None:
+    try:
+        assert check_key_name(name) == name
+    except RecordError as exc:
+        assert str(exc).isprintable()
+        return
+    assert 1 <= len(name) <= MAX_KEY_NAME
+    assert name.isprintable() and name == name.strip()
+
+
+_GOOD = {
+    1: golden_records()["records_edit"].canonical(),
+    2: golden_records()["records_edit_v2"].canonical(),
+}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -216,7 +456,7 @@ _GOOD = golden_records()["records_edit"].canonical()
 def test_mutated_records_never_crash(data: st.DataObject) -> None:
     """Any byte mutation or truncation is rejected with RecordError, or parses to a record
     whose canonical bytes are exactly the input (a valid record, never a silent change)."""
-    raw = bytearray(_GOOD)
+    raw = bytearray(_GOOD[data.draw(st.sampled_from([1, 2]))])
     op = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
     pos = data.draw(st.integers(0, len(raw) - 1))
     if op == "flip":
@@ -255,8 +495,9 @@ _json_values = st.recursive(
         st.text(max_size=30),
         max_size=5,
     ),
+    asset=_assets,
 )
-def test_round_trip_property(params: dict[str, Any], claims: dict[str, str]) -> None:
+def test_round_trip_property(params: dict[str, Any], claims: dict[str, str], asset: Asset) -> None:
     """Any valid statement survives sign -> canonical bytes -> strict parse unchanged."""
     from provenance.keys import SigningKey
     from provenance.records import sign_statement
@@ -265,7 +506,7 @@ def test_round_trip_property(params: dict[str, Any], claims: dict[str, str]) -> 
     st_ = Statement(
         type="edit",
         time=TIME,
-        asset=ASSET,
+        asset=asset,
         parents=(parent,),
         actions=(Action("c2pa.edited", params),),
         claims=claims,

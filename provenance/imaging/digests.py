@@ -216,4 +216,7 @@ def display_frame(
         profile = image.info.get("icc_profile")
         source, mode = eight_bit_source(orient(image), name)
         frame = materialise(source, mode)
+        if frame is image or frame.info is image.info:
+            frame = frame.copy()
+        frame.info.pop("icc_profile", None)  # the caller decides what profile to write
     return frame, (profile if profile and icc_token(profile) != "srgb" else None)

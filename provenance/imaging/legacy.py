@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
+from provenance.imaging.jpeg import walk
 from provenance.imaging.opening import open_image, pillow_errors, resolve_max_pixels
 from provenance.imaging.perceptual import orient
 from provenance.imaging.samples import eight_bit_source, strips
@@ -27,7 +28,10 @@ def pixel_digest_v1(data: bytes, *, name: str = "<bytes>", max_pixels: int | Non
         ImageError: unreadable, unsupported, corrupt or truncated image.
         DecompressionBombError: more pixels than the limit.
     """
-    image, fmt = open_image(data, name, resolve_max_pixels(max_pixels))
+    limit = resolve_max_pixels(max_pixels)
+    if data[:3] == b"\xff\xd8\xff":
+        walk(data, name, limit)  # the scan and decode-work bounds come first
+    image, fmt = open_image(data, name, limit)
     with pillow_errors(name, fmt):
         image.load()
         source, mode = eight_bit_source(orient(image), name)

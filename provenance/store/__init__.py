@@ -490,6 +490,117 @@ class Store:
                 yield StoredCheckpoint(r.size, r.root, r.note)
             pos = rows[-1].size
 
+    # --- tiles (C2SP tlog-tiles) and the service's side tables ---------------------------
+    def node_range(self, level: int, start: int, count: int) -> list[bytes]:
+        """The stored hashes of nodes (level, start) .. (level, start + count - 1).
+
+        Raises:
+            LogIntegrityError: one of them is missing.
+        """
+        first = merkle.node_key(level, start)
+        with self._read() as conn:
+            rows = conn.execute(
+                select(s.nodes.c.key, s.nodes.c.hash)
+                .where(s.nodes.c.key >= first, s.nodes.c.key < first + count)
+                .order_by(s.nodes.c.key)
+            ).all()
+        if len(rows) != count or (rows and rows[0][0] != first):
+            from provenance.errors import LogIntegrityError
+
+            raise LogIntegrityError(f"nodes of level {level} from {start} are missing")
+        return [bytes(h) for _, h in rows]
+
+    def bodies(self, start: int, count: int) -> list[bytes]:
+        """The canonical bodies of records start .. start + count - 1, in log order."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(s.records.c.idx, s.records.c.body)
+                .where(s.records.c.idx >= start, s.records.c.idx < start + count)
+                .order_by(s.records.c.idx)
+            ).all()
+        if [i for i, _ in rows] != list(range(start, start + count)):
+            from provenance.errors import LogIntegrityError
+
+            raise LogIntegrityError(f"records from {start} are missing")
+        return [bytes(b) for _, b in rows]
+
+    def add_cosignature(self, size: int, witness: str, line: str) -> None:
+        """Keep a witness's cosignature line for the checkpoint of ``size`` (once)."""
+        try:
+            with self._writer.begin() as conn:
+                found = conn.execute(
+                    select(s.cosignatures.c.line).where(
+                        s.cosignatures.c.size == size, s.cosignatures.c.witness == witness
+                    )
+                ).first()
+                if found is None:
+                    conn.execute(
+                        s.cosignatures.insert(), [{"size": size, "witness": witness, "line": line}]
+                    )
+        except SQLAlchemyError as exc:
+            raise translate(exc, "storing a cosignature") from exc
+
+    def cosignatures(self, size: int) -> list[str]:
+        with self._read() as conn:
+            return list(
+                conn.execute(
+                    select(s.cosignatures.c.line)
+                    .where(s.cosignatures.c.size == size)
+                    .order_by(s.cosignatures.c.witness)
+                ).scalars()
+            )
+
+    def add_manifest(self, manifest_id: str, record_id: str, iscc: bytes, store: bytes) -> bool:
+        """Keep a C2PA manifest store; False when the id is already taken."""
+        try:
+            with self._writer.begin() as conn:
+                found = conn.execute(
+                    select(s.c2pa_manifests.c.manifest_id).where(
+                        s.c2pa_manifests.c.manifest_id == manifest_id
+                    )
+                ).first()
+                if found is not None:
+                    return False
+                conn.execute(
+                    s.c2pa_manifests.insert(),
+                    [
+                        {
+                            "manifest_id": manifest_id,
+                            "record_id": record_id,
+                            "iscc": iscc,
+                            "store_sha256": hashlib.sha256(store).digest(),
+                            "store": store,
+                        }
+                    ],
+                )
+        except SQLAlchemyError as exc:
+            raise translate(exc, "storing a manifest") from exc
+        return True
+
+    def manifest(self, manifest_id: str) -> tuple[str, bytes] | None:
+        """(record id, store bytes) of a deposited manifest store."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(s.c2pa_manifests.c.record_id, s.c2pa_manifests.c.store).where(
+                    s.c2pa_manifests.c.manifest_id == manifest_id
+                )
+            ).first()
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
+    def manifest_isccs(self) -> list[tuple[str, str, bytes]]:
+        """(manifest id, record id, ISCC) of every deposited manifest (a scan: few)."""
+        with self._read() as conn:
+            return [
+                (str(m), str(r), bytes(i))
+                for m, r, i in conn.execute(
+                    select(
+                        s.c2pa_manifests.c.manifest_id,
+                        s.c2pa_manifests.c.record_id,
+                        s.c2pa_manifests.c.iscc,
+                    )
+                )
+            ]
+
     # --- counting (the audit's view of the tables) --------------------------------------
     def table_counts(self, below: int | None = None) -> dict[str, int]:
         """Rows per log table; with ``below``, only rows belonging to leaves [0, below).

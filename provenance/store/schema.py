@@ -15,8 +15,10 @@ Sized for a log of millions of records (issue 12: under 1 KB per record at 1M):
 * ``keys`` / ``revocations``: the index of each key's registration (with its name, unique
   per ledger) and revocation.
 * ``meta``: origin, log public key, schema id.
+* outside the log (migration 0005): ``cosignatures`` (witness cosignature lines per
+  checkpoint size) and ``c2pa_manifests`` (C2PA manifest stores exported from records).
 
-Every log table and ``meta`` is append-only (triggers, :mod:`provenance.migrate`).
+Every table is append-only (triggers, :mod:`provenance.store.migrate`).
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ from sqlalchemy import (
 )
 
 SCHEMA_ID: Final = "provenance-ledger"
-HEAD_REVISION: Final = "0004"
-KNOWN_REVISIONS: Final = ("0001", "0002", "0003", HEAD_REVISION)
+HEAD_REVISION: Final = "0005"
+KNOWN_REVISIONS: Final = ("0001", "0002", "0003", "0004", HEAD_REVISION)
 LOG_TABLES: Final = ("records", "assets", "parents", "nodes", "checkpoints", "keys", "revocations")
 
 # BIGINT everywhere, but INTEGER on SQLite so a single-column primary key is the rowid.
@@ -100,7 +102,24 @@ revocations = Table(
     Column("key_id", String(64), primary_key=True),
     Column("idx", BigInteger, nullable=False),
 )
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(200), primary_key=True),
+    Column("line", Text, nullable=False),
+)
+c2pa_manifests = Table(
+    "c2pa_manifests",
+    metadata,
+    Column("manifest_id", String(200), primary_key=True),
+    Column("record_id", String(71), nullable=False),
+    Column("iscc", LargeBinary, nullable=False),
+    Column("store_sha256", LargeBinary(32), nullable=False),
+    Column("store", LargeBinary, nullable=False),
+)
 Index("ix_records_rid_key", records.c.rid_key)
+Index("ix_c2pa_manifests_record", c2pa_manifests.c.record_id)
 Index("ix_assets_sha_key", assets.c.sha_key)
 Index("ix_assets_content_key", assets.c.content_key)
 Index("ix_keys_name", keys.c.name)

@@ -1,0 +1,136 @@
+"""``provenance serve``: the ledger as an HTTP service (DESIGN section 10).
+
+The operator runs it on the host that holds the log key; signers submit records signed with
+their own keys; readers, monitors and witnesses read checkpoints, tiles, proofs and evidence
+and trust nothing but the log's verifier key. An ASGI app (Starlette on uvicorn):
+
+* :mod:`.routes` — the API (docs/api.md);
+* :mod:`.committer` — group commit: one transaction and one checkpoint for many
+  submissions, each answered after the commit is durable;
+* :mod:`.cosigning` — asks the configured witnesses to cosign each new checkpoint;
+* :mod:`.http` — JSON errors with stable codes, bounded bodies;
+* :mod:`.settings` — every limit a setting.
+
+Routes call the public library API only (no SQL here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+import provenance
+from provenance.server.committer import GroupCommitter
+from provenance.server.http import HTTPError, error_response
+from provenance.server.routes import ROUTES
+from provenance.server.settings import ServeSettings
+from provenance.server.state import ServerState
+
+if TYPE_CHECKING:
+    from provenance import Ledger
+
+__all__ = ["ServeSettings", "ServerState", "app_from_env", "create_app"]
+
+
+def open_ledger(settings: ServeSettings) -> Ledger:
+    """The ledger with its log key unlocked (at start: a wrong passphrase fails fast)."""
+    from pathlib import Path
+
+    passphrase = provenance.log_passphrase_source(
+        Path(settings.log_passphrase_file) if settings.log_passphrase_file else None
+    )
+    ledger = provenance.Ledger.open(
+        settings.db,
+        log_key=settings.log_key,
+        log_passphrase=passphrase,
+        busy_timeout_s=settings.busy_timeout_s,
+    )
+    try:
+        ledger.log_signer()
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger
+
+
+def create_app(settings: ServeSettings, ledger: Ledger | None = None) -> Starlette:
+    """The ASGI app of a ledger server (opens the ledger at start-up unless given one)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = ledger is None
+        led = open_ledger(settings) if ledger is None else ledger
+        st = ServerState(settings, led, namespace=_namespace(led.origin))
+        if settings.witnesses:
+            from provenance.server.cosigning import Cosigner
+
+            st.cosigner = Cosigner(led, settings.witnesses)
+        st.committer = GroupCommitter(
+            led,
+            batch_max=settings.batch_max,
+            batch_wait_s=settings.batch_wait_s,
+            on_commit=st.cosigner.wake if st.cosigner is not None else None,
+        )
+        app.state.provenance = st
+        try:
+            yield
+        finally:
+            st.committer.stop()
+            if st.cosigner is not None:
+                st.cosigner.stop()
+            if own:
+                led.close()
+
+    app = Starlette(routes=list(ROUTES), lifespan=lifespan)
+    app.add_exception_handler(HTTPError, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(provenance.ProvenanceError, _library_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _internal_error)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The app factory uvicorn workers import (settings from the environment)."""
+    return create_app(ServeSettings.from_env())
+
+
+def _namespace(origin: str) -> str:
+    """Reverse domain of the origin's host + ``.provenance`` (C2PA label style)."""
+    host = origin.split("/", 1)[0].split(":", 1)[0].lower()
+    parts = [p for p in host.split(".") if p]
+    return ".".join([*reversed(parts), "provenance"]) if parts else "provenance"
+
+
+async def _http_error(request: Request, exc: HTTPError) -> Response:
+    return error_response(exc)
+
+
+_STATUS: dict[type[provenance.ProvenanceError], tuple[int, str]] = {}
+
+
+async def _library_error(request: Request, exc: provenance.ProvenanceError) -> Response:
+    status, code = 500, "internal"
+    if isinstance(exc, provenance.NotFoundError):
+        status, code = 404, "notFound"
+    elif isinstance(exc, provenance.DecompressionBombError):
+        status, code = 413, "image.tooLarge"
+    elif isinstance(exc, provenance.ImageError):
+        status, code = 415, "image.unsupported"
+    elif isinstance(exc, provenance.LogIntegrityError):
+        status, code = 500, "log.integrity"
+    elif isinstance(exc, provenance.StoreError):
+        status, code = 503, "store.unavailable"
+    elif isinstance(exc, (provenance.RecordError, provenance.CheckpointError)):
+        status, code = 400, "request.malformed"
+    return error_response(HTTPError(status, code, exc.message, exc.hint))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    import logging
+
+    logging.getLogger("provenance.server").exception("internal error on %s", request.url.path)
+    return error_response(HTTPError(500, "internal", "internal error (see the server log)"))
