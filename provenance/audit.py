@@ -220,9 +220,7 @@ def _audit_batch(state: _State, chunk: list[StoredRecord]) -> list[_Task]:
     }
     parent_recs = store.records_by_ids(parent_ids)
     parent_idx = {rid: rec.idx for rid, rec in parent_recs.items()}
-    parent_type = {
-        rid: _statement_type(parsed.get(rec.idx), rec) for rid, rec in parent_recs.items()
-    }
+    parents = {rid: _parsed(parsed.get(rec.idx), rec) for rid, rec in parent_recs.items()}
     tasks: list[_Task] = []
     for stored in chunk:
         i = stored.idx
@@ -256,9 +254,8 @@ def _audit_batch(state: _State, chunk: list[StoredRecord]) -> list[_Task]:
         if rec.statement.type in ("key", "revoke"):
             count, fold = state.key_events
             state.key_events = (count + 1, fold_key_event(fold, i, rid))
-        _audit_index_rows(
-            result, i, rec, rows.get(i), parent_rows.get(i, []), parent_idx, parent_type
-        )
+        _audit_index_rows(result, i, rec, rows.get(i), parent_rows.get(i, []), parent_idx)
+        _audit_chain_links(result, i, rec, parent_idx, parents)
     _compare_nodes(store, emitted, result)
     return tasks
 
@@ -270,10 +267,8 @@ def _audit_index_rows(
     row: Any,
     parent_rows: list[int],
     parent_idx: dict[bytes, int],
-    parent_type: dict[bytes, str | None],
 ) -> None:
-    """The derived rows of record ``i`` (digest keys, parent links) against its body, and
-    its parents: stored, earlier, image records."""
+    """The derived rows of record ``i`` (digest keys, parent links) against its body."""
     from provenance.imaging import phash64_to_int
     from provenance.store.schema import prefix_key
 
@@ -291,33 +286,59 @@ def _audit_index_rows(
             result.add(i, "index.mismatch", "stored digests differ from the signed record")
     elif row is not None:
         result.add(i, "index.extra", "digest row for a record without an image")
-    want: list[int] = []
+    want = [
+        found
+        for pid in rec.statement.parents
+        if (found := parent_idx.get(bytes.fromhex(pid[7:]))) is not None and found < i
+    ]
+    if parent_rows != want and len(want) == len(rec.statement.parents):
+        result.add(i, "index.mismatch", f"parent rows {parent_rows} differ from the record's")
+
+
+def _audit_chain_links(
+    result: AuditResult,
+    i: int,
+    rec: Record,
+    parent_idx: dict[bytes, int],
+    parents: dict[bytes, Record | None],
+) -> None:
+    """Record ``i``'s parents (stored, earlier, image records) and, for an edit, whether
+    the records make it plausible (the rules the verifier's check 5 applies)."""
+    import provenance.plausibility as plausibility
+
+    assets = []
     for pid in rec.statement.parents:
-        found = parent_idx.get(bytes.fromhex(pid[7:]))
+        rid = bytes.fromhex(pid[7:])
+        found = parent_idx.get(rid)
+        parent = parents.get(rid)
         if found is None:
             result.add(i, "ingredient.missing", f"parent {pid} is not in the log")
         elif found >= i:
             result.add(i, "ingredient.order", f"parent {pid} at {found} does not precede")
-        else:
-            kind = parent_type.get(bytes.fromhex(pid[7:]))
-            if kind not in ("capture", "edit", None):
-                result.add(i, "ingredient.notAsset", f"parent {pid} at {found} is a {kind} record")
-            want.append(found)
-    if parent_rows != want and not (
-        result.has("ingredient.missing", i) or result.has("ingredient.order", i)
+        elif parent is not None and parent.statement.type not in ("capture", "edit"):
+            kind = parent.statement.type
+            result.add(i, "ingredient.notAsset", f"parent {pid} at {found} is a {kind} record")
+        elif parent is not None and parent.statement.asset is not None:
+            assets.append(parent.statement.asset)
+    asset = rec.statement.asset
+    if (
+        rec.statement.type == "edit"
+        and asset is not None
+        and len(assets) == len(rec.statement.parents)
     ):
-        result.add(i, "index.mismatch", f"parent rows {parent_rows} differ from the record's")
+        judgement = plausibility.judge(asset, assets, rec.statement.actions)
+        if judgement.outcome == "implausible":
+            result.add(i, "edit.implausible", f"record {i}: {judgement.detail}")
 
 
-def _statement_type(parsed: Record | RecordError | None, stored: StoredRecord) -> str | None:
-    """The statement type of a parent record (None when it does not parse: reported at its
-    own index)."""
+def _parsed(parsed: Record | RecordError | None, stored: StoredRecord) -> Record | None:
+    """A parent record, parsed (None when it does not parse: reported at its own index)."""
     if parsed is None:
         try:
             parsed = parse_record(stored.body)
         except RecordError:
             return None
-    return parsed.statement.type if isinstance(parsed, Record) else None
+    return parsed if isinstance(parsed, Record) else None
 
 
 def _settle_checkpoints(state: _State) -> None:

@@ -74,12 +74,12 @@ class LocalCandidates:
 
     def by_sha256(self, sha256: str) -> list[int]:
         digest = bytes.fromhex(sha256)
-        return self.store.find_by_sha256(digest) or self.store.find_orphans("sha_key", digest)
+        return self.store.find_by_sha256(digest) or self.store.find_unconfirmed("sha_key", digest)
 
     def by_content(self, content: str) -> list[int]:
         digest = bytes.fromhex(content)
         found = self.store.find_by_content(digest)
-        return found or self.store.find_orphans("content_key", digest)
+        return found or self.store.find_unconfirmed("content_key", digest)
 
     def by_phash64(self, value: int, max_distance: int) -> list[tuple[int, int]]:
         return [

@@ -75,9 +75,14 @@ def exif_tiff(orientation: int | None = None, *, make: str | None = None) -> byt
     if orientation is not None:
         entries.append(struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0))
     entries.sort()
-    return b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries)) + b"".join(
-        entries
-    ) + b"\x00\x00\x00\x00" + extra
+    return (
+        b"II*\x00"
+        + struct.pack("<I", 8)
+        + struct.pack("<H", len(entries))
+        + b"".join(entries)
+        + b"\x00\x00\x00\x00"
+        + extra
+    )
 
 
 def xmp_packet(orientation: int | None = None, *, description: str | None = None) -> bytes:
@@ -112,7 +117,9 @@ def jpeg_exif(data: bytes, orientation: int | None = None, *, make: str | None =
 
 def jpeg_xmp(data: bytes, **kw: object) -> bytes:
     return jpeg_insert(
-        data, 0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + xmp_packet(**kw)  # type: ignore[arg-type]
+        data,
+        0xE1,
+        b"http://ns.adobe.com/xap/1.0/\x00" + xmp_packet(**kw),  # type: ignore[arg-type]
     )
 
 
@@ -132,8 +139,10 @@ def webp_extended(data: bytes, *extra: tuple[bytes, bytes], flags: int = 0) -> b
     with Image.open(io.BytesIO(data)) as im:
         w, h = im.size
         alpha = 0x10 if im.mode == "RGBA" else 0
-    vp8x = bytes([flags | alpha, 0, 0, 0]) + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(
-        3, "little"
+    vp8x = (
+        bytes([flags | alpha, 0, 0, 0])
+        + (w - 1).to_bytes(3, "little")
+        + (h - 1).to_bytes(3, "little")
     )
     body = [(b"VP8X", vp8x)]
     body += [c for c in extra if c[0] == b"ICCP"]
@@ -185,8 +194,10 @@ def swapped_primaries_profile() -> bytes:
 def inverted_curve_profile() -> bytes:
     """sRGB whose tone curves run backwards: a viewer shows a negative."""
     header, tags = _icc_tags(srgb_profile())
-    curve = b"curv\x00\x00\x00\x00" + struct.pack(">I", 256) + b"".join(
-        struct.pack(">H", 65535 - round(i * 65535 / 255)) for i in range(256)
+    curve = (
+        b"curv\x00\x00\x00\x00"
+        + struct.pack(">I", 256)
+        + b"".join(struct.pack(">H", 65535 - round(i * 65535 / 255)) for i in range(256))
     )
     trc = {b"rTRC", b"gTRC", b"bTRC"}
     return _icc_build(header, [(s, curve if s in trc else d) for s, d in tags])
@@ -237,8 +248,8 @@ def rendered(data: bytes) -> list[np.ndarray]:
         im.seek(i)
         if i == 0 and skip_default:
             continue
-        frame = im.convert("RGBA") if "A" in im.mode or "transparency" in im.info else im.convert(
-            "RGB"
+        frame = (
+            im.convert("RGBA") if "A" in im.mode or "transparency" in im.info else im.convert("RGB")
         )
         profile = im.info.get("icc_profile")
         if profile:

@@ -35,6 +35,7 @@ from tamper_helpers import (
 from provenance import audit as audit_mod
 from provenance.audit import AuditResult, audit_log
 from provenance.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
+from provenance.errors import TrustAnchorError
 from provenance.keys import SigningKey
 from provenance.ledger import Ledger
 from provenance.merkle import EMPTY_ROOT
@@ -471,12 +472,13 @@ def test_pinned_checkpoints(chain: Chain, how: str) -> None:
         assert cp is not None
         note, code = _resign_checkpoint(chain, SIZE + 5, cp.root), "checkpoint.inconsistent"
     else:
-        # Another log's key. ``log verify`` refuses such an anchor before auditing
-        # (test_cli_log_verify_refuses_a_pin_of_another_log); the audit itself, handed
-        # one anyway, reports that it does not verify under this log's key.
+        # Another log's key: not damage of this log, a usage error (exit 3), from the
+        # library as from ``log verify`` (test_cli_log_verify_refuses_a_pin_of_another_log).
         other = NoteSigner(ORIGIN, SigningKey.from_seed(b"O" * 32))
         note = sign_checkpoint(Checkpoint(ORIGIN, 8, cp8.root), other)
-        code = "checkpoint.pinned.invalid"
+        with pytest.raises(TrustAnchorError, match="signed by key id"):
+            chain.ledger.audit(pinned=[*good, note])
+        return
     result = chain.ledger.audit(pinned=[*good, note])
     assert [p.code for p in result.problems] == [code]
 

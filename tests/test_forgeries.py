@@ -244,9 +244,7 @@ def test_an_unrelated_image_declared_as_a_colour_edit_is_implausible(
     lenv: LedgerEnv, photos: list[Path]
 ) -> None:
     lenv.ledger.sign(photos[:1], lenv.alice, now=FIXED_NOW)
-    lenv.ledger.derive(
-        [str(photos[0])], photos[2], lenv.desk, [Action("c2pa.adjustedColor", {})]
-    )
+    lenv.ledger.derive([str(photos[0])], photos[2], lenv.desk, [Action("c2pa.adjustedColor", {})])
     assert _verdict(lenv, photos[2].read_bytes()) == "tampered"
 
 
@@ -494,7 +492,9 @@ def _variant(base: Image.Image, kind: str, n: int) -> bytes:
     if kind == "exif-orientation":
         return png_insert(png, exif_chunk(2 + n % 7))
     if kind == "xmp-orientation-mirrored":
-        return png_insert(encode(base.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "PNG"), xmp_itxt(2))
+        return png_insert(
+            encode(base.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "PNG"), xmp_itxt(2)
+        )
     if kind == "extra-frame":
         return apng([base, photo_like(100 + n, base.size)], default_image=False)
     if kind == "hidden-default":

@@ -149,8 +149,13 @@ def test_upgrade_keeps_the_log_verifiable_and_old_records_verifying(
     assert r.exit_code == 0, r.output
     # a digest-set-1 edit still replays from its parent
     r = run_cli(
-        "--db", old_ledger, "verify", folder / "v1_edit.png", "--parent-image",
-        folder / "v1_capture.jpg", "--json",
+        "--db",
+        old_ledger,
+        "verify",
+        folder / "v1_edit.png",
+        "--parent-image",
+        folder / "v1_capture.jpg",
+        "--json",
     )
     assert r.exit_code == 0, r.output
     assert '"check": "replayed"' in r.stdout

@@ -137,7 +137,7 @@ def test_init_creates_the_schema_with_its_triggers(pg_url: str, tmp_path: Path, 
         str(t)
         for (t,) in _sql(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     }
-    assert tables == {*LOG_TABLES, "meta", "alembic_version"}
+    assert tables == {*LOG_TABLES, "meta", "alembic_version", "cosignatures", "c2pa_manifests"}
     types = dict(
         _sql(
             pg_url,
@@ -148,7 +148,12 @@ def test_init_creates_the_schema_with_its_triggers(pg_url: str, tmp_path: Path, 
     assert types["records.body"] == "bytea" and types["assets.pdq"] == "bytea"
     assert types["records.idx"] == "bigint" and types["assets.sha_key"] == "bigint"
     assert types["nodes.key"] == "bigint" and types["assets.phash64"] == "bigint"
-    assert {t for _, t in _triggers(pg_url)} == {*LOG_TABLES, "meta"}
+    assert {t for _, t in _triggers(pg_url)} == {
+        *LOG_TABLES,
+        "meta",
+        "cosignatures",
+        "c2pa_manifests",
+    }
     r = run_cli("--db", pg_url, "--log-key", tmp_path / "other.key", "init")
     assert r.exit_code == 3 and "already has tables" in r.stderr, r.output
     assert not (tmp_path / "other.key").exists()

@@ -53,7 +53,7 @@ from tamper_helpers import (
 from provenance.audit import AuditResult
 from provenance.checkpoint import parse_note
 from provenance.edits import Crop
-from provenance.errors import KeyStateError, LogIntegrityError, NotFoundError
+from provenance.errors import KeyStateError, LogIntegrityError, NotFoundError, TrustAnchorError
 from provenance.keys import SigningKey
 from provenance.ledger import Ledger
 from provenance.records import Action, KeyRef, Statement, parse_record, sign_statement
@@ -150,14 +150,14 @@ def test_intact_chain_verifies(chain: Chain, run_cli: Any) -> None:
             b"Alice Exbmple",
             {2: "claimSignature.mismatch", 3: "log.inclusion.mismatch"},
         ),
-        # The file's SHA-256 no longer leads to the record (lookups confirm against the
-        # body), its content digest still does: judged as a content match (it used to be
-        # dataHash.mismatch under a sha256 match).
+        # The file's SHA-256 index row now points at a record that does not carry it (the
+        # body was changed under it): the lookup reports the row, and the record fails
+        # dataHash.mismatch, with the broken signature and inclusion.
         (
             "asset digest",
             b'"sha256":"c',
             b'"sha256":"d',
-            {2: "claimSignature.mismatch", 3: "log.inclusion.mismatch"},
+            {2: "claimSignature.mismatch", 3: "log.inclusion.mismatch", 6: "dataHash.mismatch"},
         ),
         (
             "json syntax",
@@ -188,7 +188,7 @@ def test_attack_one_byte_changed_in_stored_record(
     out = cli_verify(run_cli, chain.db, chain.photo("rocket"))
     assert tampered(out) == expected
     assert out.report is not None
-    assert out.report["match"] == ("content" if where == "asset digest" else "sha256")
+    assert out.report["match"] == "sha256"
     if where == "json syntax":
         # A malformed record never breaks a lookup (it used to be an internal error for the
         # perceptual candidates): a re-encoded copy is not matched to it.
@@ -369,8 +369,8 @@ def test_attack_two_records_swapped(chain: Chain, run_cli: Any, with_index_rows:
     the digest index is swapped too, so lookup finds each photograph's own (genuine,
     well-signed) record, at the wrong log position. With the records alone, the digest
     index points at a record that does not carry the digest: lookups confirm against the
-    body, so the photograph matches nothing (``unknown``, it used to be tampered at the
-    wrong record): never verified, and the audit names the damage."""
+    body and report the row (``tampered``: the index was rewritten); never verified, and
+    the audit names the damage."""
     with chain.raw("*") as con:
         _swap_rows(con, "records", "idx", APPLE, BABOON, ["rid_key", "body"])
         if with_index_rows:
@@ -389,8 +389,7 @@ def test_attack_two_records_swapped(chain: Chain, run_cli: Any, with_index_rows:
         assert tampered(out) == {3: "log.inclusion.mismatch"}
         assert out.report is not None and out.report["index"] == BABOON
     else:
-        assert (out.code, out.verdict) == (4, "unknown")
-    # fruits.jpg was derived from apple: its parent link now resolves to the wrong record.
+        assert (out.code, out.verdict) == (1, "tampered")
     # fruits.jpg was derived from apple: the parents row still says index 3, which now holds
     # baboon's record, so apple's id is not among the evidence.
     assert tampered(cli_verify(run_cli, chain.db, chain.photo("fruits"))) == {
@@ -402,9 +401,9 @@ def test_attack_two_records_swapped(chain: Chain, run_cli: Any, with_index_rows:
 def test_attack_digest_index_points_a_stranger_at_a_record(chain: Chain, run_cli: Any) -> None:
     """apple's assets row gets the digest keys (8-byte prefixes) of a stranger's file and
     content, so an index lookup for the stranger lands on apple's record. Lookups confirm
-    against the signed body, which does not carry those digests: the stranger is not a
-    match (unknown, never verified as apple). apple itself is then only found perceptually
-    (similar); the audit names the index row."""
+    against the signed body, which does not carry those digests: the stranger is judged
+    against apple's record and fails (tampered, never verified as apple). apple itself is
+    then only found perceptually (similar); the audit names the index row."""
     from provenance.imaging import ImageProbe
     from provenance.store.schema import prefix_key
 
@@ -422,7 +421,7 @@ def test_attack_digest_index_points_a_stranger_at_a_record(chain: Chain, run_cli
     result = log_damaged(chain, run_cli)
     assert [(p.index, p.code) for p in result.problems] == [(APPLE, "index.mismatch")]
     out = cli_verify(run_cli, chain.db, stranger)
-    assert (out.code, out.verdict) == (4, "unknown")
+    assert (out.code, out.verdict) == (1, "tampered")
     out = cli_verify(run_cli, chain.db, chain.photo("apple"))
     assert (out.code, out.verdict) == (5, "similar")
     assert out.report is not None and out.report["index"] == APPLE
@@ -573,10 +572,9 @@ def test_attack_database_and_log_key_files_replaced(chain: Chain, run_cli: Any) 
     ):
         assert out.code == 3, (out.code, out.stderr)
         assert real_key in out.stderr and forged_key in out.stderr and ORIGIN in out.stderr
-    # The library audit, handed the pin anyway, does not verify it under the forged key.
-    assert [p.code for p in chain.ledger.audit(pinned=[pin.read_text()]).problems] == [
-        "checkpoint.pinned.invalid"
-    ]
+    # The library audit, handed the pin anyway, refuses it the same way.
+    with pytest.raises(TrustAnchorError):
+        chain.ledger.audit(pinned=[pin.read_text()])
 
 
 # --- keys -----------------------------------------------------------------------------------
@@ -837,8 +835,8 @@ def test_attack_declared_colour_edit_borrows_a_captures_history(
 ) -> None:
     """Any registered signer can ``derive`` an unrelated photograph from alice's capture
     with a photometric action (issue 8, class 4). The record is genuinely signed and in the
-    log (the audit is clean: it checks the log, not what signers claim), but the records
-    show the child is not a colour change of its parent: tampered (it used to verify)."""
+    log, but the records show the child is not a colour change of its parent: tampered (it
+    used to verify), and the whole-log audit reports it too."""
     stranger = chain.photo(STRANGERS[1])
     key = chain.root / "desk.key"
     derive = ["derive", chain.photo("apple"), stranger, "--key", key, "--action", action]
@@ -852,7 +850,7 @@ def test_attack_declared_colour_edit_borrows_a_captures_history(
         (APPLE, "capture", True),
     ]
     assert out.report["assurance"] is None
-    assert chain.ledger.audit().ok
+    assert [p.code for p in chain.ledger.audit().problems] == ["edit.implausible"]
 
 
 def test_declared_colour_edit_of_the_parent_itself_is_plausible(chain: Chain, run_cli: Any) -> None:

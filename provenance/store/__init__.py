@@ -364,15 +364,22 @@ class Store:
             ).all()
         return [idx for idx, body in rows if body_has(body, name, digest.hex())]
 
-    def find_orphans(self, column: str, digest: bytes) -> list[int]:
-        """Index rows for ``digest`` that point at no stored record (a damaged database)."""
+    def find_unconfirmed(self, column: str, digest: bytes) -> list[int]:
+        """Index rows keyed for ``digest`` whose record is missing or does not carry it.
+
+        A genuine 64-bit prefix collision with another logged image is not a practical
+        event; such a row means the index was rewritten (the audit reports it too).
+        """
+        name = {"sha_key": "sha256", "content_key": "content"}[column]
         with self._read() as conn:
             rows = conn.execute(
-                select(s.assets.c.idx)
+                select(s.assets.c.idx, s.records.c.body)
+                .join(s.records, s.records.c.idx == s.assets.c.idx, isouter=True)
                 .where(s.assets.c[column] == prefix_key(digest))
-                .where(~s.assets.c.idx.in_(select(s.records.c.idx)))
             ).all()
-        return [int(r[0]) for r in rows]
+        return [
+            int(idx) for idx, body in rows if body is None or not body_has(body, name, digest.hex())
+        ]
 
     def asset_rows(self, indices: Iterable[int]) -> dict[int, AssetRow]:
         out: dict[int, AssetRow] = {}
