@@ -3,7 +3,7 @@
 Records are made in advance (real Ed25519 signatures, random digests, see
 :mod:`benchmarks.fixtures`) and appended with ``Store.append`` into a copy of an existing
 ledger (SQLite, WAL, synchronous=FULL, ``BEGIN IMMEDIATE``; one checkpoint signed per
-transaction). ``dedupe_sha256=True`` is what ``Ledger.sign``/``derive`` use; the bench
+transaction). ``dedupe=True`` is what ``Ledger.sign``/``derive`` use; the bench
 ledger builder turns it off. The baseline is pymerkle's SqliteTree with entries of the same
 size: ``append_entries`` per batch, and ``append_entry`` (one INSERT + commit) per record.
 """
@@ -29,7 +29,7 @@ def declared(ctx: Ctx) -> list[tuple[str, str]]:
         ("5a", f"append pre-signed records, batches of {b[0]:,} (CLI default)"),
         ("5b", f"append pre-signed records, batches of {b[1]:,}"),
         ("5c", f"append pre-signed records, batches of {b[2]:,}"),
-        ("5d", f"append pre-signed records, batches of {b[2]:,}, no SHA-256 dedupe"),
+        ("5d", f"append pre-signed records, batches of {b[2]:,}, no digest dedupe"),
         ("5e", "one durable append: 1 record, 1 transaction, synchronous=FULL"),
         ("5f", f"building the {ctx.sizes.big:,}-record ledger: Store.append throughput"),
     ]
@@ -59,7 +59,7 @@ def run(ctx: Ctx) -> Iterator[Row]:
             seed += count
             recs = [fixtures.to_new_records(r) for r in raws]
             times = repeat_each([
-                partial(ledger.store.append, r, sign_cp, dedupe_sha256=dedupe)
+                partial(ledger.store.append, r, sign_cp, dedupe=dedupe)
                 for r in recs])
             rates = [batch / t for t in times]
             row = Row(key, titles[key], "rec/s", ours=median(rates), n=len(rates),
@@ -72,7 +72,7 @@ def run(ctx: Ctx) -> Iterator[Row]:
             else:
                 row.unavailable = why
             if key == "5c":
-                row.note = "dedupe_sha256=True, as Ledger.sign and derive call it"
+                row.note = "dedupe=True, as Ledger.sign and derive call it"
             yield row
         reps = ctx.sizes.reps * 3
         singles = fixtures.to_new_records(fixtures.synth_records((seed, reps + 1)))
@@ -100,7 +100,7 @@ def run(ctx: Ctx) -> Iterator[Row]:
               "rec/s", ours=info["append_rate"], n=1, higher_is_better=True,
               target=Target("abs", ">=", 10_000, ">= 10,000 rec/s"),
               note=(f"measured when the cached ledger was built: {info['synthetic']:,} records "
-                    f"in batches of {info['batch']:,}, dedupe_sha256=False, "
+                    f"in batches of {info['batch']:,}, dedupe=False, "
                     f"{info['append_seconds']:.0f} s in Store.append, "
                     f"whole build {info['build_seconds']:.0f} s (records pre-signed in a "
                     f"second process meanwhile), library at {info.get('revision', '?')}"))

@@ -45,6 +45,7 @@ class Sizes:
     audit: tuple[int, int]  # row 7: small and large log
     synthetic_hashes: int  # row 4: PerceptualIndex over this many synthetic hashes
     sign_images: int  # row 2 throughput
+    verify_images: int  # row 4g: re-encoded 12 MP copies verified in one process
     rss_images: tuple[int, int]  # row 2 memory: few vs many images
     append_total: int  # row 5: records appended per batch size
     existing: int  # row 1/5: size of the "existing" ledger appended to
@@ -59,6 +60,7 @@ FULL = Sizes(
     audit=(100_000, 1_000_000),
     synthetic_hashes=10_000_000,
     sign_images=200,
+    verify_images=100,
     rss_images=(250, 1000),
     append_total=20_000,
     existing=10_000,
@@ -73,6 +75,7 @@ SMOKE = Sizes(
     audit=(1_000, 2_000),
     synthetic_hashes=100_000,
     sign_images=10,
+    verify_images=4,
     rss_images=(5, 20),
     append_total=600,
     existing=250,

@@ -49,13 +49,13 @@ SMALL_SOURCES = (
 )
 
 STATEMENT_TEMPLATE = (
-    '{"actions":[],"asset":{"digests":1,"format":"JPEG","height":3000,"phash256":"%s",'
-    '"phash64":"%s","pixels":"%s","sha256":"%s","width":4000},"claims":{},"parents":[],'
-    '"time":"' + FIXED_TIME + '","type":"capture","v":1}'
+    '{"actions":[],"asset":{"content":"%s","digests":2,"format":"JPEG","frames":1,'
+    '"height":3000,"pdq":"%s","phash256":"%s","phash64":"%s","sha256":"%s","width":4000},'
+    '"claims":{},"parents":[],"time":"' + FIXED_TIME + '","type":"capture","v":1}'
 )
 RECORD_TEMPLATE = '{"sig":"%s","signer":"%s","statement":%s}'
 
-# body, record id, sha256, pixels, signed pHash-64, pHash-256
+# body, record id, sha256, content, signed pHash-64, PDQ
 RawRecord = tuple[bytes, bytes, bytes, bytes, int, bytes]
 
 
@@ -99,24 +99,24 @@ def synth_records(args: tuple[int, int]) -> list[RawRecord]:
     rng = random.Random(seed)
     out: list[RawRecord] = []
     for _ in range(count):
-        r = rng.randbytes(104)
-        sha, pix, p256, p64 = r[:32], r[32:64], r[64:96], r[96:104]
-        st = STATEMENT_TEMPLATE % (p256.hex(), p64.hex(), pix.hex(), sha.hex())
+        r = rng.randbytes(136)
+        sha, content, p256, pdq, p64 = r[:32], r[32:64], r[64:96], r[96:128], r[128:136]
+        st = STATEMENT_TEMPLATE % (content.hex(), pdq.hex(), p256.hex(), p64.hex(), sha.hex())
         sig = base64.b64encode(key.sign(st.encode())).decode()
         body = (RECORD_TEMPLATE % (sig, kid, st)).encode()
         ph = int.from_bytes(p64, "big")
-        out.append((body, hashlib.sha256(body).digest(), sha, pix,
-                    ph - (1 << 64) if ph >= 1 << 63 else ph, p256))
+        out.append((body, hashlib.sha256(body).digest(), sha, content,
+                    ph - (1 << 64) if ph >= 1 << 63 else ph, pdq))
     return out
 
 
 def to_new_records(raw: Sequence[RawRecord]) -> list[Any]:
-    from provenance.store import AssetDigestRow, NewRecord
+    from provenance.store import AssetIndex, NewRecord
 
     kid = bench_key().key_id
     return [NewRecord(body=b, rid=rid, kind="capture", signer=kid,
-                      asset=AssetDigestRow(sha, pix, p64, p256))
-            for b, rid, sha, pix, p64, p256 in raw]
+                      asset=AssetIndex(sha256=sha, content=content, phash64=p64, pdq=pdq))
+            for b, rid, sha, content, p64, pdq in raw]
 
 
 def check_template() -> None:
@@ -124,10 +124,12 @@ def check_template() -> None:
     from provenance.records import Asset, Statement, parse_record, sign_statement
 
     key = bench_key()
-    [(body, rid, sha, pix, p64, p256)] = synth_records((12345, 1))
+    [(body, rid, sha, content, p64, pdq)] = synth_records((12345, 1))
+    start = body.index(b'"phash256":"') + len(b'"phash256":"')
+    p256 = body[start:start + 64].decode()
     st = Statement(type="capture", time=FIXED_TIME, claims={}, asset=Asset(
-        sha256=sha.hex(), pixels=pix.hex(), phash64=format(p64 & (2**64 - 1), "016x"),
-        phash256=p256.hex(), width=4000, height=3000, format="JPEG"))
+        sha256=sha.hex(), content=content.hex(), phash64=format(p64 & (2**64 - 1), "016x"),
+        phash256=p256, pdq=pdq.hex(), width=4000, height=3000, format="JPEG"))
 
     class _Signer:
         key_id = key.key_id
@@ -181,6 +183,33 @@ def add_comment(data: bytes, text: str) -> bytes:
     payload = text.encode("ascii")
     seg = b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload
     return data[:pos] + seg + data[pos:]
+
+
+def vary_content(data: bytes, n: int) -> bytes:
+    """The same JPEG with the last two entries of its first quantisation table set from
+    ``n``: new bytes *and* a new content digest (the tables are image data), the same
+    decode cost, a picture that differs invisibly. Digest set 2 deduplicates by content,
+    so a comment alone no longer makes a new image to sign."""
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG")
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise ValueError("malformed JPEG segment list")
+        marker = data[pos + 1]
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDB:
+            if data[pos + 4] >> 4:
+                raise ValueError("16-bit quantisation tables are not supported here")
+            last = pos + 4 + 1 + 63  # entries 62 and 63 of the first table (zigzag order)
+            if not 0 <= n < 200 * 200:
+                raise ValueError("n out of range")
+            entries = bytes((40 + n // 200, 40 + n % 200))
+            return data[:last - 1] + entries + data[last + 1:]
+        if marker == 0xDA:
+            break
+        pos += 2 + length
+    raise ValueError("no quantisation table before the first scan")
 
 
 @dataclass(frozen=True)
@@ -278,6 +307,43 @@ def image_set(ctx: Ctx, name: str, count: int, size: tuple[int, int],
     return root
 
 
+def _reencode(args: tuple[str, str, int]) -> None:
+    """One re-encoded copy of a photo: same size, another quality, a few random pixels."""
+    from PIL import Image
+
+    src_path, out, seed = args
+    rng = random.Random(seed)
+    with Image.open(src_path) as im:
+        img = im.convert("RGB")
+    w, h = img.size
+    for _ in range(16):
+        img.putpixel((rng.randrange(w), rng.randrange(h)),
+                     (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    img.save(out, quality=70 + seed % 25, progressive=False)
+
+
+def reencoded_copies(ctx: Ctx, src: Path, count: int) -> Path:
+    """A folder of ``count`` distinct re-encodings of ``src`` at its own size (cached):
+    copies a fact-checker downloads, each found by perceptual hash only."""
+    root = ctx.cache / f"images-{images_tag()}" / f"reencoded-{src.stem}-{count}"
+    if (root / "done.json").exists():
+        return root
+    ctx.log(f"[fixtures] making {count} re-encoded copies of {src.name} in {root}")
+    tmp = root.with_name(f".{root.name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    jobs = [(str(src), str(tmp / f"copy{i:04d}.jpg"), i) for i in range(count)]
+    if count >= 20:
+        with ProcessPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
+            list(pool.map(_reencode, jobs, chunksize=4))
+    else:
+        for job in jobs:
+            _reencode(job)
+    (tmp / "done.json").write_text("{}")
+    publish(tmp, root)
+    return root
+
+
 def subset_dir(ctx: Ctx, src: Path, count: int) -> Path:
     """A folder of symlinks to the first ``count`` JPEGs of ``src``."""
     out = ctx.scratch(f"subset{count}")
@@ -363,9 +429,9 @@ def build_ledger(ctx: Ctx, n: int, *, chain: bool) -> BenchLedger:
         for raw in presigned_batches(synthetic, batch, seed=n * 7919):
             recs = to_new_records(raw)
             t0 = time.perf_counter()
-            # Synthetic digests are random and unique: skip the per-record SHA-256 dedupe
+            # Synthetic digests are random and unique: skip the per-record digest dedupe
             # (see row 5 for what it costs).
-            ledger.store.append(recs, sign_cp, dedupe_sha256=False)
+            ledger.store.append(recs, sign_cp, dedupe=False)
             append_s += time.perf_counter() - t0
             appended += len(recs)
             if time.perf_counter() - last_log > 30:
@@ -407,13 +473,11 @@ def _cache_problem(ledger: BenchLedger) -> str | None:
     record must still verify, and the log's checkpoint signer must accept the stored
     checkpoint as the previous one (a note is signed and thrown away; nothing is written).
     """
-    from provenance.ledger import LedgerVerifier
-
     try:
         with ledger.open() as led:
             if led.size() != ledger.size:
                 return f"size {led.size()} instead of {ledger.size}"
-            report = LedgerVerifier(led).verify_record(ledger.size - 1)
+            report = led.evidence().verify_record(ledger.size - 1)
             if report.verdict != "verified":
                 failed = [c.code for c in report.checks if c.status == "fail"]
                 return f"its last record is {report.verdict}: {', '.join(failed)}"

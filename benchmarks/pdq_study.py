@@ -21,6 +21,10 @@ between query and original::
 
     d <= 52  or  (p <= 12 and d <= 80)
 
+The product uses PDQ only when the query's quality is at least 50 (the "query quality >= 50"
+column: found under the rule and usable); the end-to-end found rates, through the ledger
+and with the pHash rule beside PDQ, are ``tests/test_lookup.py``'s.
+
 False matches apply the same rule to every ordered pair of different photographs
 (query = one original, stored = another), and to every query against every other
 photograph's original.
@@ -55,11 +59,11 @@ from provenance.pdq import QUALITY_THRESHOLD, hamming, pdq_dihedral, pdq_hash
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = Path(os.environ.get("PROVENANCE_CORPUS", REPO.parent / "shared" / "corpus"))
 
-PDQ_MATCH = 52
-"""PDQ distance that matches on its own."""
-PHASH64_CONFIRM = 12
+PDQ_MATCH = pdq.MATCH_DISTANCE
+"""PDQ distance that matches on its own (the product's rule, :mod:`provenance.pdq`)."""
+PHASH64_CONFIRM = pdq.PHASH64_CONFIRM
 """pHash-64 distance under which a PDQ distance up to :data:`PDQ_WITH_PHASH` also matches."""
-PDQ_WITH_PHASH = 80
+PDQ_WITH_PHASH = pdq.CONFIRMED_DISTANCE
 
 PERCEPTUAL_MIN_SIDE = 512
 
@@ -478,6 +482,7 @@ def summarise_edits(
     for e, label in enumerate(edits):
         d, p = own_pdq[:, e], own_phash[:, e]
         found = DESIGN_RULE.matches(d, p)
+        usable = np.array([ph.queries[label].quality >= QUALITY_THRESHOLD for ph in photos])
         rows.append(
             {
                 "edit": label,
@@ -485,6 +490,7 @@ def summarise_edits(
                 "found": int(found.sum()),
                 "found_fraction": float(found.mean()),
                 "found_pdq_alone": int((d <= PDQ_MATCH).sum()),
+                "found_quality_gated": int((found & usable).sum()),
                 "found_with_reference_dihedral": int(
                     DESIGN_RULE.matches(dist.own_pdq_reference[:, e], p).sum()
                 ),
@@ -734,14 +740,15 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         f"{report['corpus']['photos']} photographs; rule: {report['rule']}",
         "",
-        "| edit | found | PDQ alone | ref. dihedral | no dihedral | PDQ min p95 / max "
-        "| pHash-64 p95 / max |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| edit | found | query quality >= 50 | PDQ alone | ref. dihedral | no dihedral "
+        "| PDQ min p95 / max | pHash-64 p95 / max |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in report["edits"]:
         n = row["n"]
         lines.append(
             f"| {row['edit']} | {row['found']}/{n} ({100 * row['found_fraction']:.0f} %) "
+            f"| {row['found_quality_gated']}/{n} "
             f"| {row['found_pdq_alone']}/{n} | {row['found_with_reference_dihedral']}/{n} "
             f"| {row['found_without_dihedral']}/{n} "
             f"| {row['pdq_min']['p95']:.0f} / {row['pdq_min']['max']} "

@@ -68,8 +68,8 @@ def main(argv: list[str]) -> int:
                 for i, dedupe in enumerate((True, False)):
                     recs = fixtures.to_new_records(fixtures.synth_records((7 * 10**9 + i, 10_000)))
                     prof = cProfile.Profile()
-                    prof.runcall(ledger.store.append, recs, sign_cp, dedupe_sha256=dedupe)
-                    _report(prof, f"Store.append, 10,000 records, dedupe_sha256={dedupe}",
+                    prof.runcall(ledger.store.append, recs, sign_cp, dedupe=dedupe)
+                    _report(prof, f"Store.append, 10,000 records, dedupe={dedupe}",
                             args.top)
         elif args.what == "audit":
             from provenance.audit import audit_log

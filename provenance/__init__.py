@@ -79,6 +79,11 @@ _EXPORTS: dict[str, str] = {
     "parse_resize": "provenance.edits",
     "parse_rotate": "provenance.edits",
     "apply_edits": "provenance.edits",
+    "DiffError": "provenance.diffing",
+    "DiffResult": "provenance.diffing",
+    "EditDiff": "provenance.diffing",
+    "diff_edit": "provenance.diffing",
+    "diff_images": "provenance.diffing",
     # verification (no database needed)
     "Report": "provenance.report",
     "Check": "provenance.report",
@@ -90,6 +95,8 @@ _EXPORTS: dict[str, str] = {
     "load_bundle": "provenance.bundle",
     "verify_offline": "provenance.bundle",
     "checkpoint_size_unverified": "provenance.verify",
+    "check_chain": "provenance.verify",
+    "ImageDigests": "provenance.verify",
     "anchor_mismatch": "provenance.verify",
     "NoteVerifier": "provenance.checkpoint",
     "NoteSigner": "provenance.checkpoint",
@@ -98,6 +105,14 @@ _EXPORTS: dict[str, str] = {
     "write_atomic": "provenance.files",
     "run_demo": "provenance.demo",
     "read_text": "provenance.files",
+    # Content Credentials (C2PA)
+    "ContentCredentialsError": "provenance.c2pa",
+    "C2paTrust": "provenance.c2pa",
+    "load_c2pa_trust": "provenance.c2pa_ingest",
+    "credentials_note": "provenance.c2pa_ingest",
+    "embedded_bundle_text": "provenance.c2pa_ingest",
+    "export_credentials": "provenance.c2pa_export",
+    "make_c2pa_certs": "provenance.c2pa_certs",
 }
 
 __all__ = [
@@ -113,9 +128,15 @@ __all__ = [
     "Check",
     "CheckpointError",
     "ConflictError",
+    "C2paTrust",
+    "ContentCredentialsError",
     "Crop",
     "DecompressionBombError",
+    "DiffError",
+    "DiffResult",
+    "EditDiff",
     "Flip",
+    "ImageDigests",
     "ImageError",
     "ImageProbe",
     "InclusionProof",
@@ -151,18 +172,26 @@ __all__ = [
     "anchor_mismatch",
     "apply_edits",
     "audit_log",
+    "check_chain",
     "check_key_name",
     "check_origin",
     "check_user_claims",
     "checkpoint_size_unverified",
     "collect_images",
+    "credentials_note",
+    "diff_edit",
+    "diff_images",
+    "embedded_bundle_text",
     "export_bundle",
+    "export_credentials",
     "has_subfolders",
     "load_bundle",
+    "load_c2pa_trust",
     "load_public_key_file",
     "load_signing_key",
     "log_key_path",
     "log_passphrase_source",
+    "make_c2pa_certs",
     "parse_crop",
     "parse_index",
     "parse_resize",
@@ -175,7 +204,12 @@ __all__ = [
     "write_atomic",
 ]
 
-_ALIASES = {"apply_edits": "apply", "load_bundle": "loads"}
+_ALIASES = {
+    "C2paTrust": "TrustConfig",
+    "apply_edits": "apply",
+    "load_bundle": "loads",
+    "load_c2pa_trust": "load_trust",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -195,8 +229,15 @@ if TYPE_CHECKING:
     from provenance.audit import AuditResult, audit_log
     from provenance.bundle import Bundle, verify_offline
     from provenance.bundle import loads as load_bundle
+    from provenance.c2pa import ContentCredentialsError
+    from provenance.c2pa import TrustConfig as C2paTrust
+    from provenance.c2pa_certs import make_c2pa_certs
+    from provenance.c2pa_export import export_credentials
+    from provenance.c2pa_ingest import credentials_note, embedded_bundle_text
+    from provenance.c2pa_ingest import load_trust as load_c2pa_trust
     from provenance.checkpoint import NoteSigner, NoteVerifier
     from provenance.demo import run_demo
+    from provenance.diffing import DiffError, DiffResult, EditDiff, diff_edit, diff_images
     from provenance.edits import (
         Crop,
         Flip,
@@ -259,4 +300,9 @@ if TYPE_CHECKING:
         Check,
         Report,
     )
-    from provenance.verify import anchor_mismatch, checkpoint_size_unverified
+    from provenance.verify import (
+        ImageDigests,
+        anchor_mismatch,
+        check_chain,
+        checkpoint_size_unverified,
+    )

@@ -204,6 +204,22 @@ class BundleCandidates:
                 out.append((i, d))
         return sorted(out, key=lambda x: (x[1], x[0]))
 
+    def by_pdq(self, variants: Sequence[bytes], max_distance: int) -> list[tuple[int, int, int]]:
+        """:class:`provenance.matching.PdqCandidates`, by a scan of the bundle's records."""
+        from provenance.pdq import nearest_variant
+
+        out = []
+        for i, a in self._assets.items():
+            if a.pdq is None:
+                continue
+            try:
+                d, k = nearest_variant(variants, bytes.fromhex(a.pdq))
+            except ValueError:
+                continue  # a malformed hash is never matched on
+            if d <= max_distance:
+                out.append((i, d, k))
+        return sorted(out, key=lambda x: (x[1], x[0]))
+
     def assets(self, indices: Iterable[int]) -> dict[int, Asset]:
         return {i: self._assets[i] for i in indices if i in self._assets}
 

@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from provenance.store import Store, StoredCheckpoint
 
 
+ImageSource = str | os.PathLike[str] | bytes | ImageProbe
+"""An image to verify: a file, its bytes, or a probe of them."""
+
+
 class Ledger(Protocol):
     """What evidence gathering needs of a ledger (:class:`provenance.ledger.Ledger`)."""
 
@@ -85,6 +89,17 @@ class LocalCandidates:
         return [
             (c.idx, c.distance) for c in self.ledger.perceptual_index().search(value, max_distance)
         ]
+
+    def by_pdq(self, variants: Sequence[bytes], max_distance: int) -> list[tuple[int, int, int]]:
+        """:class:`provenance.matching.PdqCandidates`: the ledger's PDQ index (kept beside
+        the pHash-64 one, ``<db>.pdq.npz``), brought up to date with the log first."""
+        index = self.ledger.perceptual_index().pdq_index()
+        index.refresh(
+            self.store.size(),
+            lambda a, b: self.store.iter_perceptual("pdq", a, b),
+            lambda n: self.store.frontier(n).root(),
+        )
+        return [(c.idx, c.distance, c.variant) for c in index.search(variants, max_distance)]
 
     def assets(self, indices: Iterable[int]) -> dict[int, Asset]:
         """Assets of the image records among ``indices`` (a record that does not parse is
@@ -166,7 +181,7 @@ class LocalEvidence:
         return tuple(out)
 
     def replays(
-        self, chain: Sequence[int], parent_images: Sequence[str | os.PathLike[str]]
+        self, chain: Sequence[int], parent_images: Sequence[ImageSource]
     ) -> tuple[Replay, ...]:
         """Re-apply each replayable edit in ``chain`` whose parent image was supplied."""
         import provenance.edits as edits
@@ -174,8 +189,9 @@ class LocalEvidence:
         recs = {i: parse_record(r.body) for i, r in self.store.records_at(chain).items()}
         ids = {r.record_id: i for i, r in recs.items()}
         out: list[Replay] = []
-        for path in parent_images:
-            probe = ImageProbe.from_file(path)
+        for source in parent_images:
+            probe = _probe(source)
+            path = probe.name
             parent = _parent_of(probe, recs)
             if parent is None:
                 raise NotFoundError(
@@ -198,7 +214,7 @@ class LocalEvidence:
                             st.actions,
                             out_format=st.asset.format,
                             digest_set=st.asset.digests,
-                            name=str(path),
+                            name=path,
                         )
                     except (edits.EditError, ImageError) as exc:
                         digest, detail = "", f"the recorded edit cannot be replayed: {exc}"
@@ -207,13 +223,17 @@ class LocalEvidence:
 
     def verify_image(
         self,
-        image: str | os.PathLike[str] | bytes,
+        image: ImageSource,
         *,
         pinned: Sequence[str] = (),
-        parent_images: Sequence[str | os.PathLike[str]] = (),
+        parent_images: Sequence[ImageSource] = (),
     ) -> tuple[Report, FindResult]:
-        """Find an image's record and verify its chain: the report and the look-up."""
-        probe = ImageProbe(image) if isinstance(image, bytes) else ImageProbe.from_file(image)
+        """Find an image's record and verify its chain: the report and the look-up.
+
+        Images are files, bytes, or probes (an :class:`ImageProbe` made with the caller's
+        pixel limit: a server's upload limits apply).
+        """
+        probe = _probe(image)
         found = find(probe, LocalCandidates(self.ledger))
         if not found.matches and found.orphans:
             return missing_record_report(found.orphans[0]), found
@@ -248,6 +268,14 @@ class LocalEvidence:
         """Verify a record's chain without an image (``history``)."""
         idx = self.ledger.resolve(ref)
         return check_chain(self.evidence(idx, match=None, pinned=pinned))
+
+
+def _probe(source: ImageSource) -> ImageProbe:
+    if isinstance(source, ImageProbe):
+        return source
+    if isinstance(source, bytes):
+        return ImageProbe(source)
+    return ImageProbe.from_file(source)
 
 
 def _parent_of(probe: ImageProbe, recs: Mapping[int, Record]) -> int | None:

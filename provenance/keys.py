@@ -34,15 +34,18 @@ import os
 import re
 import secrets
 import sys
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import bcrypt
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.utils import CryptographyDeprecationWarning
 
 from provenance.errors import KeyFileError, PassphraseError
 from provenance.files import write_atomic
@@ -50,6 +53,7 @@ from provenance.files import write_atomic
 __all__ = [
     "DEFAULT_KDF_ROUNDS",
     "MAX_KDF_ROUNDS",
+    "PROMPT_ATTEMPTS",
     "PassphraseSource",
     "PublicKey",
     "SigningKey",
@@ -72,6 +76,12 @@ DEFAULT_KDF_ROUNDS: Final = 64
 MAX_KDF_ROUNDS: Final = 1000
 #: Key files larger than this are refused before parsing.
 MAX_KEY_FILE_SIZE: Final = 1 << 20
+#: Tries a person gets to type a key's passphrase at the prompt (ssh and gpg give three).
+#: A passphrase from a file or an environment variable gets one: it would not change.
+PROMPT_ATTEMPTS: Final = 3
+
+# Where a passphrase came from, so that a wrong one can be blamed on its source.
+_Origin = Literal["file", "env", "prompt"]
 
 _ED25519: Final = b"ssh-ed25519"
 _OPENSSH_MAGIC: Final = b"openssh-key-v1\x00"
@@ -337,27 +347,57 @@ class PassphraseSource:
             PassphraseError: the passphrase file cannot be read or is empty; the two
                 prompted answers differ.
         """
+        found = self._get_with_origin(confirm=confirm)
+        return None if found is None else found[0]
+
+    def _get_with_origin(self, *, confirm: bool = False) -> tuple[bytes, _Origin] | None:
+        """:meth:`get`, and which source answered (so a wrong passphrase can name it)."""
         if self.file is not None:
-            return _read_passphrase_file(Path(self.file))
+            return _read_passphrase_file(Path(self.file)), "file"
         if self.env_var:
             value = os.environ.get(self.env_var)
             if value:
-                return os.fsencode(value)
+                return os.fsencode(value), "env"
         if self.prompt and _stdin_is_tty():
-            return _prompt(self.prompt_text, confirm=confirm)
+            typed = _prompt(self.prompt_text, confirm=confirm)
+            return None if typed is None else (typed, "prompt")
         return None
 
     def require(self, *, confirm: bool = False, what: str = "the key") -> bytes:
         """Like :meth:`get`, but raise PassphraseError("no passphrase: ...") instead of
         returning None."""
-        passphrase = self.get(confirm=confirm)
-        if passphrase is None:
+        return self._require_with_origin(confirm=confirm, what=what)[0]
+
+    def _require_with_origin(
+        self, *, confirm: bool = False, what: str = "the key"
+    ) -> tuple[bytes, _Origin]:
+        found = self._get_with_origin(confirm=confirm)
+        if found is None:
             where = f"${self.env_var}, " if self.env_var else ""
             raise PassphraseError(
                 f"no passphrase: {what} needs one and no passphrase file, {where}"
                 "or terminal is available"
             )
-        return passphrase
+        return found
+
+    def _wrong(self, what: str, origin: _Origin, tries: int) -> PassphraseError:
+        """The error for a passphrase that does not unlock ``what``, naming its source."""
+        if origin == "file":
+            return PassphraseError(
+                f"wrong passphrase for key file {what}: the passphrase file {self.file} "
+                "holds a wrong passphrase",
+                hint=f"put the key's passphrase on the first line of {self.file}",
+            )
+        if origin == "env":
+            return PassphraseError(
+                f"wrong passphrase for key file {what}: ${self.env_var} holds a wrong passphrase",
+                hint=f"correct ${self.env_var}"
+                + (", or unset it to be asked at the prompt" if self.prompt else ""),
+            )
+        return PassphraseError(
+            f"wrong passphrase for key file {what} ({tries} {'try' if tries == 1 else 'tries'})",
+            hint="check which passphrase protects this key and run the command again",
+        )
 
 
 def load_signing_key(
@@ -614,46 +654,85 @@ def _openssh_header(data: bytes, what: str) -> _OpenSSHHeader:
     return _OpenSSHHeader(PublicKey(raw), encrypted=True)
 
 
-def _passphrase_for(source: PassphraseSource | bytes | None, what: str) -> bytes:
-    if isinstance(source, PassphraseSource):
-        return source.require(what=f"key file {what}")
-    if isinstance(source, bytes) and source:
-        return source
-    if source is None or source == b"":
-        raise PassphraseError(f"no passphrase: key file {what} is encrypted")
-    raise TypeError("passphrase must be a PassphraseSource, bytes or None")
+class _WrongPassphraseError(Exception):
+    """Decryption failed: the passphrase tried does not unlock the key (internal)."""
+
+
+def _unlock(
+    source: PassphraseSource | bytes | None,
+    what: str,
+    open_with: Callable[[bytes], SigningKey],
+) -> SigningKey:
+    """Decrypt a key with the passphrase from ``source``.
+
+    A passphrase typed at the prompt gets :data:`PROMPT_ATTEMPTS` tries, as ssh and gpg
+    give; one from a file or an environment variable gets one, and the error names it.
+    """
+    if not isinstance(source, PassphraseSource):
+        if isinstance(source, bytes) and source:
+            try:
+                return open_with(source)
+            except _WrongPassphraseError as exc:
+                raise PassphraseError(
+                    f"wrong passphrase for key file {what}", hint="check the passphrase"
+                ) from exc.__cause__
+        if source is None or source == b"":
+            raise PassphraseError(f"no passphrase: key file {what} is encrypted")
+        raise TypeError("passphrase must be a PassphraseSource, bytes or None")
+    password, origin = source._require_with_origin(what=f"key file {what}")
+    tries = 1
+    while True:
+        try:
+            return open_with(password)
+        except _WrongPassphraseError as exc:
+            if origin != "prompt" or tries >= PROMPT_ATTEMPTS:
+                raise source._wrong(what, origin, tries) from exc.__cause__
+            tries += 1
+            again = _prompt(
+                f"{source.prompt_text} (wrong passphrase; try {tries} of {PROMPT_ATTEMPTS})",
+                confirm=False,
+            )
+            if again is None:  # an empty answer gives up
+                raise source._wrong(what, origin, tries - 1) from exc.__cause__
+            password = again
 
 
 def _load_openssh_private(
     data: bytes, what: str, passphrase: PassphraseSource | bytes | None
 ) -> SigningKey:
     header = _openssh_header(data, what)
-    password = _passphrase_for(passphrase, what) if header.encrypted else None
-    try:
-        key = serialization.load_ssh_private_key(data, password)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        # The header was checked above, so with an encrypted key a failure here is the
-        # check-integer test after decryption: a wrong passphrase (or damaged ciphertext,
-        # which cannot be told apart from one).
-        if header.encrypted:
-            raise PassphraseError(f"wrong passphrase for key file {what}") from exc
-        raise KeyFileError(f"corrupt key file {what}") from exc
-    return _as_signing_key(key, what, expected=header.public)
+
+    def open_with(password: bytes | None) -> SigningKey:
+        try:
+            key = serialization.load_ssh_private_key(data, password)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            # The header was checked above, so with an encrypted key a failure here is the
+            # check-integer test after decryption: a wrong passphrase (or damaged
+            # ciphertext, which cannot be told apart from one).
+            if header.encrypted:
+                raise _WrongPassphraseError from exc
+            raise KeyFileError(f"corrupt key file {what}") from exc
+        return _as_signing_key(key, what, expected=header.public)
+
+    return _unlock(passphrase, what, open_with) if header.encrypted else open_with(None)
 
 
 def _load_pkcs8(
     data: bytes, what: str, passphrase: PassphraseSource | bytes | None, *, encrypted: bool
 ) -> SigningKey:
-    password = _passphrase_for(passphrase, what) if encrypted else None
-    try:
-        key = serialization.load_pem_private_key(data, password)
-    except ValueError as exc:
-        if encrypted and "incorrect password" in str(exc).lower():
-            raise PassphraseError(f"wrong passphrase for key file {what}") from exc
-        raise KeyFileError(f"corrupt key file {what}") from exc
-    except (TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyFileError(f"unsupported or corrupt key file {what}") from exc
-    return _as_signing_key(key, what, expected=None)
+
+    def open_with(password: bytes | None) -> SigningKey:
+        try:
+            key = serialization.load_pem_private_key(data, password)
+        except ValueError as exc:
+            if encrypted and "incorrect password" in str(exc).lower():
+                raise _WrongPassphraseError from exc
+            raise KeyFileError(f"corrupt key file {what}") from exc
+        except (TypeError, UnsupportedAlgorithm) as exc:
+            raise KeyFileError(f"unsupported or corrupt key file {what}") from exc
+        return _as_signing_key(key, what, expected=None)
+
+    return _unlock(passphrase, what, open_with) if encrypted else open_with(None)
 
 
 def _as_signing_key(key: object, what: str, *, expected: PublicKey | None) -> SigningKey:
@@ -670,14 +749,16 @@ def _crypto_type_name(key: object) -> str:
         return "an RSA key"
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         return "an ECDSA key"
-    if isinstance(key, dsa.DSAPrivateKey | dsa.DSAPublicKey):
-        return "a DSA key"
     if isinstance(key, ed448.Ed448PrivateKey | ed448.Ed448PublicKey):
         return "an Ed448 key"
     if isinstance(key, x25519.X25519PrivateKey | x25519.X25519PublicKey):
         return "an X25519 key"
     if isinstance(key, x448.X448PrivateKey | x448.X448PublicKey):
         return "an X448 key"
+    with warnings.catch_warnings():  # cryptography >= 47 deprecates the DSA classes
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        if isinstance(key, dsa.DSAPrivateKey | dsa.DSAPublicKey):
+            return "a DSA key"
     return f"a {type(key).__name__} key"
 
 

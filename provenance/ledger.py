@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import provenance.merkle as merkle
+from provenance.c2pa_ledger import C2paLedger
 from provenance.checkpoint import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, parse_note
 from provenance.checkpoint import sign_checkpoint as sign_note_checkpoint
 from provenance.dburl import normalise_url, sqlite_path
@@ -87,7 +88,7 @@ __all__ = [
 ]
 
 
-class Ledger(KeyRegistry, Signing, Publishing):
+class Ledger(KeyRegistry, Signing, Publishing, C2paLedger):
     """An open ledger. Create with :meth:`init` or :meth:`open`; close when done."""
 
     def __init__(

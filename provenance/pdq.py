@@ -29,6 +29,12 @@ reach a sample are read. Everything is float64; the reference is float32, so the
 bit for bit unless the two middle DCT values sit within about 2e-3 of each other (seen only
 on synthetic images, nearly featureless or strictly periodic; docs/pdq.md has the figures).
 
+The match rule the product uses (docs/pdq.md, "Thresholds chosen") lives here too:
+:func:`is_match` (the smallest distance over the query's 8 dihedral variants <= 52, or <= 80
+when pHash-64 is within 12), :func:`nearest_variant`, :data:`QUALITY_THRESHOLD` (a query of
+lower quality is never matched by PDQ) and :data:`DIHEDRAL_EDITS` (what a matching variant
+says was done to the stored image).
+
 Bit order and hex form are the reference's: ``Hash256.w[k >> 4]`` holds bit ``k`` at
 ``1 << (k & 15)`` and the hex string prints ``w[15]`` first. :attr:`PdqHash.bits` is that
 hex string as bytes, so bit ``k`` is ``bits[31 - k // 8] >> (k % 8) & 1``, and
@@ -38,7 +44,7 @@ hex string as bytes, so bit ``k`` is ``bits[31 - k // 8] >> (k % 8) & 1``, and
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -71,6 +77,30 @@ reference's FlipX), ``x[:, ::-1]`` (left and right swapped, FlipY), ``x.T`` (Fli
 ``x[::-1, ::-1].T`` (FlipMinus1). Pillow's equivalents are ``Transpose.ROTATE_90``,
 ``ROTATE_180``, ``ROTATE_270``, ``FLIP_TOP_BOTTOM``, ``FLIP_LEFT_RIGHT``, ``TRANSPOSE`` and
 ``TRANSVERSE``."""
+
+MATCH_DISTANCE: Final = 52
+"""The match rule's first clause: the smallest distance over the query's 8 dihedral variants
+that matches on its own (docs/pdq.md: 38 bits below the closest pair of different corpus
+photographs)."""
+
+PHASH64_CONFIRM: Final = 12
+"""The match rule's second clause: a pHash-64 distance (query as it is, against the record)
+at or under which ..."""
+
+CONFIRMED_DISTANCE: Final = 80
+"""... a PDQ distance up to this matches too (5 % crops and 1-2 degree rotations)."""
+
+DIHEDRAL_EDITS: Final = (
+    DIHEDRAL_NAMES[0],
+    DIHEDRAL_NAMES[3],
+    DIHEDRAL_NAMES[2],
+    DIHEDRAL_NAMES[1],
+    *DIHEDRAL_NAMES[4:],
+)
+"""What was done to a stored image when variant ``k`` of the query matched it: variant
+``k`` is the query transformed by ``DIHEDRAL_NAMES[k]``, so the query is the stored image
+transformed by the inverse. Every move is its own inverse except the two quarter turns: a
+query whose counter-clockwise variant matches was turned clockwise."""
 
 _SIDE: Final = 64
 _GATHER_BUDGET: Final = 1 << 20
@@ -191,6 +221,38 @@ def hamming(a: bytes, b: bytes) -> int:
     if len(a) != len(b):
         raise ValueError(f"hash lengths differ: {len(a)} and {len(b)} bytes")
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
+
+
+def nearest_variant(variants: Sequence[bytes], stored: bytes) -> tuple[int, int]:
+    """The smallest Hamming distance between any of ``variants`` and ``stored``, and the
+    position of the first variant at that distance (ties go to the earlier variant, so the
+    original wins over a flip of a symmetric image).
+
+    Raises:
+        ValueError: no variants, or lengths differ.
+    """
+    if not variants:
+        raise ValueError("no variants to compare")
+    best, where = HASH_BYTES * 8 + 1, 0
+    for k, variant in enumerate(variants):
+        d = hamming(variant, stored)
+        if d < best:
+            best, where = d, k
+    return best, where
+
+
+def is_match(pdq_distance: int, phash64_distance: int | None) -> bool:
+    """The match rule: ``pdq_distance`` (the smallest over the query's dihedral variants)
+    <= :data:`MATCH_DISTANCE`, or pHash-64 <= :data:`PHASH64_CONFIRM` and PDQ <=
+    :data:`CONFIRMED_DISTANCE`. Only for hashes of quality >= :data:`QUALITY_THRESHOLD`
+    (the caller checks the query's)."""
+    if pdq_distance <= MATCH_DISTANCE:
+        return True
+    return (
+        phash64_distance is not None
+        and phash64_distance <= PHASH64_CONFIRM
+        and pdq_distance <= CONFIRMED_DISTANCE
+    )
 
 
 # --- the algorithm ---------------------------------------------------------------------------

@@ -199,7 +199,14 @@ class Publishing:
 
     def lookup(self: _Core, alg: str, value: bytes, *, limit: int = 10) -> list[Match]:
         """Records whose digest ``alg`` is ``value`` (sha256, content: exact; phash64:
-        within the lookup threshold, nearest first; pdq: dihedral, within its threshold).
+        within the lookup threshold, nearest first; pdq: within 52 bits, nearest first).
+
+        ``pdq`` takes one 32-byte hash and compares it as it is: no dihedral variants
+        (the server has no pixels to make them from). A client that wants flips and
+        quarter turns found sends its 8 variants as 8 queries, or uploads the image
+        (``byContent``, which runs the whole cascade). The server cannot tell a PDQ hash's
+        quality from the hash: a client must not send hashes of quality below 50
+        (featureless images, docs/pdq.md).
 
         Raises:
             SubmissionError: an unknown algorithm or a value of the wrong length (400).
@@ -208,7 +215,7 @@ class Publishing:
         from provenance.imaging import PHASH64_MAX_DISTANCE
         from provenance.matching import Match
 
-        sizes = {"sha256": 32, "content": 32, "phash64": 8}
+        sizes = {"sha256": 32, "content": 32, "phash64": 8, "pdq": 32}
         if alg not in sizes:
             raise SubmissionError("binding.algorithm", f"unknown algorithm {alg!r}")
         if len(value) != sizes[alg]:
@@ -221,6 +228,12 @@ class Publishing:
             hits = source.by_phash64(signed, PHASH64_MAX_DISTANCE)[:limit]
             ids = source.record_ids(i for i, _ in hits)
             return [Match(i, ids[i], "perceptual", {"phash64": d}) for i, d in hits if i in ids]
+        if alg == "pdq":
+            from provenance.pdq import MATCH_DISTANCE
+
+            near = source.by_pdq([value], MATCH_DISTANCE)[:limit]
+            ids = source.record_ids(i for i, _, _ in near)
+            return [Match(i, ids[i], "perceptual", {"pdq": d}) for i, d, _ in near if i in ids]
         found = source.by_sha256(value.hex()) if alg == "sha256" else source.by_content(value.hex())
         ids = source.record_ids(found[:limit])
         kind: Literal["sha256", "content"] = "sha256" if alg == "sha256" else "content"

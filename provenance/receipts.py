@@ -24,7 +24,9 @@ class SignResult:
     """What happened to one image handed to ``sign``, ``derive`` or ``edit``.
 
     ``exists``: already logged by the same key. ``conflict``: already logged by another key
-    (``signer``, ``signer_name``): this signature was not recorded.
+    (``signer``, ``signer_name``): this signature was not recorded. ``c2pa``: one line on
+    the file's Content Credentials as read at ingest (or why they were not read), None
+    when it had none.
     """
 
     path: str
@@ -35,6 +37,7 @@ class SignResult:
     sha256: str | None = None
     signer: str | None = None
     signer_name: str | None = None
+    c2pa: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,7 @@ class SignResult:
             "signer": self.signer,
             "signer_name": self.signer_name,
             "error": self.error,
+            "c2pa": self.c2pa,
         }
 
 

@@ -70,7 +70,8 @@ REASONS: Final[dict[str, str]] = {
     "content.match": "what a viewer displays matches; only metadata differs",
     "content.mismatch": "what a viewer displays differs from the record",
     "content.legacy": "the record predates display digests: only a perceptual match is possible",
-    "softBinding.match": "perceptual match: re-encoded, resized or edited after logging",
+    "softBinding.match": "perceptual match: re-encoded, resized, cropped, turned, flipped or "
+    "edited after logging",
     "softBinding.mismatch": "the record's perceptual hashes are not the image's",
     "softBinding.recomputed": "perceptual distances computed from the image",
     "softBinding.notComputed": "the image's perceptual hashes were not computed",
@@ -194,6 +195,7 @@ class Report:
     record_id: str | None = None
     index: int | None = None
     distances: dict[str, int] = field(default_factory=dict)
+    variant: str | None = None  # PDQ matches: how the image is turned or flipped
     checkpoint_size: int | None = None
     checkpoint_root: str | None = None
     checkpoint_note: str | None = None
@@ -229,6 +231,7 @@ class Report:
             "record_id": self.record_id,
             "index": self.index,
             "distances": self.distances,
+            "variant": self.variant,
             "checkpoint": {
                 "origin": self.origin,
                 "size": self.checkpoint_size,

@@ -6,26 +6,38 @@ A mixin of :class:`provenance.ledger.Ledger` (one job, its own module). Digests 
 records are signed with the signer's key and appended in batches, one checkpoint each. An
 image already logged is never signed twice: ``exists`` for the same key, ``conflict``
 (naming the signer) for another.
+
+Content Credentials (C2PA) in a file are read on the way in
+(:func:`provenance.c2pa_ingest.ingest_claims`) and recorded as flat ``c2pa.*`` claims, a
+namespace users cannot claim by hand; each receipt's ``c2pa`` says what was found. A file
+without a manifest store costs a byte pre-scan (microseconds) and never imports c2pa.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from provenance.errors import NotFoundError, ProvenanceError
+from provenance.errors import NotFoundError, ProvenanceError, RecordError
 from provenance.keys import PublicKey, SigningKey
 from provenance.receipts import SignResult, SignStatus, now_text
 from provenance.records import Action, Record, Statement, check_user_claims, sign_statement
 
 if TYPE_CHECKING:
+    from provenance.c2pa import TrustConfig
+    from provenance.c2pa_ingest import C2paIngest
     from provenance.edits import Operation
     from provenance.store import Store
 
 DEFAULT_BATCH = 256
+C2paPolicy = Literal["record", "require-valid", "ignore"]
+#: Claims read from Content Credentials at ingest; never given by hand.
+C2PA_CLAIM_PREFIX = "c2pa."
+MAX_CLAIMS = 64  # records.py: a statement holds at most 64 claims
 
 
 class _Core(Protocol):
@@ -54,6 +66,8 @@ class _Core(Protocol):
         claims: dict[str, str] | None = None,
         now: datetime | None = None,
         child_name: str | None = None,
+        c2pa_policy: C2paPolicy = "record",
+        c2pa_trust: TrustConfig | None = None,
         _marker: dict[str, str] | None = None,
     ) -> SignResult: ...
 
@@ -87,6 +101,8 @@ class Signing:
         workers: int = 1,
         batch_size: int = DEFAULT_BATCH,
         on_result: Callable[[SignResult], None] | None = None,
+        c2pa_policy: C2paPolicy = "record",
+        c2pa_trust: TrustConfig | None = None,
     ) -> list[SignResult]:
         """Sign capture records for images, in batches of ``batch_size`` (one checkpoint
         each), digests computed in ``workers`` processes.
@@ -95,6 +111,10 @@ class Signing:
         ``exists`` when by this key, ``conflict`` (naming the signer) when by another. A
         failing image is reported with status ``error`` and the rest continue.
         ``on_result`` hears of each image as soon as its fate is known.
+
+        Content Credentials are read under ``c2pa_policy`` (``record``: their claims go
+        into the record; ``require-valid``: a file whose credentials do not validate is an
+        ``error``; ``ignore``) and judged under ``c2pa_trust`` (default: no anchors).
         """
         from provenance.imaging import file_sha256
         from provenance.ingest import digest_many
@@ -102,8 +122,10 @@ class Signing:
         self.require_usable(key)
         claims = dict(claims or {})
         check_user_claims(claims)
+        check_no_c2pa_claims(claims)
         results: list[SignResult] = []
         pending: list[tuple[str, Record]] = []
+        found: dict[str, C2paIngest] = {}
 
         def report(res: SignResult) -> None:
             results.append(res)
@@ -115,27 +137,41 @@ class Signing:
                 done = self.append_records([r for _, r in pending])
                 for (path, rec), (idx, created) in zip(pending, done, strict=True):
                     sha = rec.statement.asset.sha256 if rec.statement.asset else ""
-                    report(self._receipt(path, key, idx, created, rec.record_id, sha))
+                    res = self._receipt(path, key, idx, created, rec.record_id, sha)
+                    report(_with_c2pa(res, found.pop(path, None)))
                 pending.clear()
 
         fresh: list[str] = []
         for raw in paths:
             path = str(raw)
             try:
-                sha = file_sha256(Path(path).read_bytes())
+                data = Path(path).read_bytes()
             except OSError as exc:
                 report(SignResult(path, "error", error=f"cannot read {path}: {exc.strerror}"))
                 continue
+            sha = file_sha256(data)
             existing = self.store.find_by_sha256(bytes.fromhex(sha))
             if existing:
                 report(self._receipt(path, key, existing[0], False, None, sha))
-            else:
-                fresh.append(path)
+                continue
+            try:
+                found[path] = _ingest(data, claims, c2pa_policy, c2pa_trust)
+            except ProvenanceError as exc:  # require-valid refused it, or too many claims
+                report(SignResult(path, "error", error=str(exc)))
+                continue
+            fresh.append(path)
         for path, outcome in digest_many(fresh, workers):
             if isinstance(outcome, str):
+                found.pop(path, None)
                 report(SignResult(path, "error", error=outcome))
                 continue
-            st = Statement(type="capture", time=now_text(now), asset=outcome, claims=claims)
+            read = found[path].claims
+            st = Statement(
+                type="capture",
+                time=now_text(now),
+                asset=outcome,
+                claims={**claims, **read} if read else claims,
+            )
             pending.append((path, sign_statement(st, key)))
             if len(pending) >= batch_size:
                 flush()
@@ -152,12 +188,18 @@ class Signing:
         claims: dict[str, str] | None = None,
         now: datetime | None = None,
         child_name: str | None = None,
+        c2pa_policy: C2paPolicy = "record",
+        c2pa_trust: TrustConfig | None = None,
         _marker: dict[str, str] | None = None,
     ) -> SignResult:
         """Record a declared edit: ``child`` was made from ``parents`` by ``actions``.
 
         Each parent is a record id, a log index, or an image path found in the log by file
-        or content digest.
+        or content digest. The child's Content Credentials are read as in :meth:`sign`.
+
+        Raises:
+            InvalidCredentialsError: ``require-valid`` and the child's credentials do not
+                validate (nothing was recorded).
         """
         from provenance.imaging import ImageProbe
 
@@ -166,23 +208,27 @@ class Signing:
             raise ProvenanceError("an edit lists at least one action", hint="pass --action")
         user_claims = dict(claims or {})
         check_user_claims(user_claims)
+        check_no_c2pa_claims(user_claims)
         parent_ids = [self._resolve_parent(p) for p in parents]
         if isinstance(child, bytes):
             probe = ImageProbe(child, name=child_name or "<edited image>")
         else:
             probe = ImageProbe.from_file(child)
         name = child_name or (str(child) if not isinstance(child, bytes) else "<edited image>")
+        marker = _marker or {}
+        found = _ingest(probe.data, {**user_claims, **marker}, c2pa_policy, c2pa_trust)
         st = Statement(
             type="edit",
             time=now_text(now),
             asset=probe.asset(),
             parents=tuple(parent_ids),
             actions=tuple(actions),
-            claims={**user_claims, **(_marker or {})},
+            claims={**user_claims, **found.claims, **marker},
         )
         rec = sign_statement(st, key)
         [(idx, created)] = self.append_records([rec])
-        return self._receipt(name, key, idx, created, rec.record_id, probe.sha256)
+        res = self._receipt(name, key, idx, created, rec.record_id, probe.sha256)
+        return _with_c2pa(res, found)
 
     def edit(
         self: _Core,
@@ -194,11 +240,14 @@ class Signing:
         claims: dict[str, str] | None = None,
         now: datetime | None = None,
         overwrite: bool = False,
+        c2pa_policy: C2paPolicy = "record",
+        c2pa_trust: TrustConfig | None = None,
     ) -> SignResult:
         """Apply replayable operations to a logged image, record the edit, write ``output``.
 
         The output file appears only once its record is in the log (written atomically,
-        with exclusive create, after the append commits).
+        with exclusive create, after the append commits). The output is re-encoded, so it
+        carries no Content Credentials of its own; ``c2pa_policy`` applies all the same.
         """
         import provenance.edits as edits
         from provenance.files import write_atomic
@@ -228,6 +277,8 @@ class Signing:
             claims=claims,
             now=now,
             child_name=str(out),
+            c2pa_policy=c2pa_policy,
+            c2pa_trust=c2pa_trust,
             _marker={edits.REPLAY_CLAIM: edits.REPLAY_VERSION},
         )
         if res.status != "conflict":
@@ -243,3 +294,51 @@ class Signing:
                 hint="a parent is an image record (capture or edit)",
             )
         return rec.record_id
+
+
+def check_no_c2pa_claims(claims: Mapping[str, str]) -> None:
+    """User claims may not use the ``c2pa.`` namespace: it holds what Content Credentials
+    said at ingest, which a signer must not be able to forge by hand.
+
+    Raises:
+        RecordError: a claim name starts with ``c2pa.``.
+    """
+    for name in claims:
+        if name.startswith(C2PA_CLAIM_PREFIX):
+            raise RecordError(
+                f"claim {name!r} is reserved for Content Credentials read at ingest",
+                hint="choose a name that does not start with 'c2pa.'",
+            )
+
+
+def _ingest(
+    data: bytes,
+    claims: Mapping[str, str],
+    policy: C2paPolicy,
+    trust: TrustConfig | None,
+) -> C2paIngest:
+    """Read a file's Content Credentials for its record (see :meth:`Signing.sign`).
+
+    Raises:
+        InvalidCredentialsError, C2paUnavailable: ``require-valid`` refused the file.
+        RecordError: the user's claims and the file's would exceed a record's 64 claims.
+    """
+    from provenance.c2pa import TrustConfig
+    from provenance.c2pa_ingest import ingest_claims
+
+    found = ingest_claims(data, policy=policy, trust=trust or TrustConfig())
+    if len(claims) + len(found.claims) > MAX_CLAIMS:
+        raise RecordError(
+            f"{len(claims)} claims plus {len(found.claims)} read from Content Credentials "
+            f"exceed the {MAX_CLAIMS} a record holds",
+            hint="pass fewer --claim, or --c2pa ignore",
+        )
+    return found
+
+
+def _with_c2pa(res: SignResult, found: C2paIngest | None) -> SignResult:
+    """The receipt with its Content Credentials line (only for a new record)."""
+    if found is None or res.status != "signed":
+        return res
+    note = found.summary or found.skipped
+    return replace(res, c2pa=note) if note else res

@@ -107,6 +107,8 @@ class ImageDigests:
     phash64: str | None = None
     phash256: str | None = None
     pdq: str | None = None
+    pdq_quality: int | None = None
+    pdq_variants: tuple[str, ...] = ()  # PDQ of the 8 dihedral variants (perceptual match)
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,11 +554,37 @@ def _check_image(ev: Evidence, subject: Record, c6: Check, c7: Check, report: Re
         report.distances["pdq"] = dpdq
     shown = f"pHash-64 {d64}, pHash-256 {d256}" + (f", PDQ {dpdq}" if dpdq is not None else "")
     if ev.match == "perceptual":
-        if d64 > ev.phash64_max or d256 > ev.phash256_max:
+        # PDQ (docs/pdq.md): the nearest of the image's 8 dihedral variants, all recomputed
+        # from the image; never with a featureless image's hash (quality < 50).
+        pdq_match, turned = False, ""
+        if asset.pdq is not None and img.pdq_quality is not None:
+            import provenance.pdq as pdq
+
+            if img.pdq_quality < pdq.QUALITY_THRESHOLD:
+                report.notes.append(
+                    f"PDQ not used: the image's PDQ quality is {img.pdq_quality} (below "
+                    f"{pdq.QUALITY_THRESHOLD}: too featureless to match on); only pHash "
+                    "could match it"
+                )
+            elif img.pdq_variants:
+                try:
+                    variants = [bytes.fromhex(v) for v in img.pdq_variants]
+                    dpdq, k = pdq.nearest_variant(variants, bytes.fromhex(asset.pdq))
+                except ValueError:
+                    dpdq, k = None, 0  # a malformed hash: PDQ cannot match
+                if dpdq is not None:
+                    report.distances["pdq"] = dpdq
+                    shown = f"pHash-64 {d64}, pHash-256 {d256}, PDQ {dpdq}"
+                    pdq_match = pdq.is_match(dpdq, d64)
+                if pdq_match:
+                    report.variant = pdq.DIHEDRAL_EDITS[k]
+                    if k:
+                        turned = f"; the image is the record's image {report.variant}"
+        if not pdq_match and (d64 > ev.phash64_max or d256 > ev.phash256_max):
             c6.fail("softBinding.mismatch", f"perceptual distance too large ({shown} bits)")
         else:
             what = "bytes and displayed content differ"
-            c6.note("softBinding.match", f"{what}; perceptual match only: {shown} bits")
+            c6.note("softBinding.match", f"{what}; perceptual match only: {shown} bits{turned}")
         c7.note("softBinding.recomputed", f"distances computed from the image: {shown} bits")
         return
     if d64 or d256 or (dpdq is not None and dpdq > PDQ_RECOMPUTE_TOLERANCE):

@@ -257,7 +257,7 @@ class WitnessState:
             WitnessStateError: the file cannot be opened or is not a SQLite database.
         """
         self._path = os.fspath(path)
-        if not self._path or self._path == ":memory:" or self._path.startswith("file:"):
+        if not self._path or self._path == ":memory:":
             raise ValueError("the witness state needs a file path (it must be durable)")
         self._timeout = float(busy_timeout_s)
         with self._connection() as conn:
@@ -378,15 +378,17 @@ class Witness:
         *,
         max_body: int = MAX_BODY,
     ) -> None:
-        """Args:
-        signer: the witness's name and key (it signs cosignature/v1, type 0x04).
-        logs: origin -> the log's Ed25519 (type 0x01) verifier key.
-        state: where the latest cosigned checkpoint per origin is kept.
-        max_body: the largest request body accepted.
+        """Configure the witness.
+
+        Args:
+            signer: the witness's name and key (it signs cosignature/v1, type 0x04).
+            logs: origin -> the log's Ed25519 (type 0x01) verifier key.
+            state: where the latest cosigned checkpoint per origin is kept.
+            max_body: the largest request body accepted, in bytes.
 
         Raises:
-            ValueError: a log key of another type, or the witness's own key used as a
-                log key.
+            ValueError: a log key of another type, the witness's own key used as a log
+                key, an origin that is not a valid checkpoint line, or max_body < 1.
         """
         if not isinstance(signer, NoteSigner):
             raise TypeError("signer must be a NoteSigner")
@@ -403,7 +405,9 @@ class Witness:
         self._signer = signer
         self._logs = checked
         self._state = state
-        self._max_body = int(max_body)
+        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+            raise ValueError("max_body must be a positive int")
+        self._max_body = max_body
 
     @property
     def verifier(self) -> NoteVerifier:

@@ -497,7 +497,7 @@ class ToyLog:
     def image_of(self, rec: Record, **changes: Any) -> ImageDigests:
         asset = rec.statement.asset
         assert asset is not None
-        values = {
+        values: dict[str, Any] = {
             "sha256": asset.sha256,
             "content": asset.binding,
             "phash64": asset.phash64,

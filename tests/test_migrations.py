@@ -31,8 +31,7 @@ from sqlalchemy.pool import NullPool
 from provenance.errors import ForeignDatabaseError, LedgerNotFoundError
 from provenance.keys import SigningKey
 from provenance.ledger import Ledger
-from provenance.store import LOG_TABLES, Store
-from provenance.store import migrate
+from provenance.store import LOG_TABLES, Store, migrate
 from provenance.store.schema import HEAD_REVISION
 
 LEGACY = Path(__file__).parent / "assets" / "legacy"
@@ -204,8 +203,11 @@ def test_a_failed_upgrade_leaves_the_ledger_untouched(
     real = migrate.create_triggers
 
     def failing(connection, tables=LOG_TABLES):  # type: ignore[no-untyped-def]
-        if len(tables) == len(LOG_TABLES) and "records" in tables:
-            if schema_rev_in(connection) == "0003":
+        if (
+            len(tables) == len(LOG_TABLES)
+            and "records" in tables
+            and schema_rev_in(connection) == "0003"
+        ):
                 raise RuntimeError("simulated failure at the end of 0004")
         real(connection, tables)
 

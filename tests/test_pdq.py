@@ -191,6 +191,9 @@ def test_edge_sizes_match_pdqhash(shape: tuple[int, int]) -> None:
 @given(seed=st.integers(0, 2**32 - 1), rows=sides, cols=sides)
 def test_dihedral_equals_hashing_the_transformed_array(seed: int, rows: int, cols: int) -> None:
     luma = smooth_image(seed, rows, cols)
+    # A side of a few pixels leaves many of the 256 DCT values at rounding noise (~1e-14):
+    # the bits are then decided by summation order, in either path. Compare the rest.
+    assume(all(median_gap(transform(luma)) > 1e-9 for transform in TRANSFORMS))
     variants = pdq_dihedral(luma)
     assert len(variants) == len(DIHEDRAL_NAMES) == 8
     for name, transform, variant in zip(DIHEDRAL_NAMES, TRANSFORMS, variants, strict=True):

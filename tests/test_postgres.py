@@ -21,6 +21,7 @@ from click.testing import Result
 from conftest import FIXED_NOW
 from pg_helpers import (
     check_ledger,
+    copy_0001_ledger,
     fill_every_log_table,
     make_jpegs,
     pg_admin_url,
@@ -28,7 +29,6 @@ from pg_helpers import (
     run_concurrent_signing,
     run_proc,
     schema_revision,
-    copy_0001_ledger,
 )
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -496,7 +497,7 @@ def test_app_reads_back_the_latest_cosigned_checkpoint(witness: Witness) -> None
     assert _call(witness, "GET", "/checkpoint").status_code == 400
 
 
-def test_app_state_failures_are_a_plain_500(witness: Witness, tmp_path: Path) -> None:
+def test_app_state_failures_are_a_plain_500(witness: Witness) -> None:
     def broken(body: bytes, now: int) -> bytes:
         raise WitnessStateError("disk on fire /secret/path")
 
@@ -643,5 +644,11 @@ def test_client_reports_no_answer() -> None:
         pytest.raises(WitnessError, match="no answer within"),
     ):
         request_cosignature("http://w", 0, [], note(5), timeout=0.5, client=http)
-    with pytest.raises(WitnessError, match="no answer"):
-        request_cosignature("http://127.0.0.1:9", 0, [], note(5), timeout=0.5)
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        with pytest.raises(WitnessError, match="no answer within"):
+            request_cosignature(f"http://127.0.0.1:{port}", 0, [], note(5), timeout=0.3)
+    with pytest.raises(WitnessError, match="no answer"):  # the port is closed now
+        request_cosignature(f"http://127.0.0.1:{port}", 0, [], note(5), timeout=0.3)

@@ -73,6 +73,8 @@ def report_lines(report: Report, name: str) -> Iterator[str]:
         yield f"  {line}"
     if report.record_id:
         how = _MATCH_WORDS[report.match]
+        if report.variant not in (None, "original"):  # PDQ: "mirrored horizontally", ...
+            how += f" (the record's image {report.variant})"
         yield f"  matched record #{report.index} {report.record_id} by {how}"
     if report.checkpoint_size is not None:
         witnessed = (
@@ -147,7 +149,10 @@ def sign_line(res: SignResult) -> str:
             f"{res.record_id}; your signature was not recorded"
         )
     word = "signed  " if res.status == "signed" else "exists  "
-    return f"{word} {safe(res.path)}  {res.record_id}  (log index {res.index})"
+    line = f"{word} {safe(res.path)}  {res.record_id}  (log index {res.index})"
+    if res.c2pa:
+        line += f"\n  content credentials: {safe(res.c2pa)}"
+    return line
 
 
 def key_lines(keys: list[KeyInfo]) -> Iterator[str]:

@@ -28,6 +28,8 @@ from provenance.cli.base import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from provenance import SignResult
 
 EXIT_CONFLICT = 6
@@ -47,6 +49,37 @@ claim_option = click.option(
     help="A claim recorded in the statement (author, caption, device...); names starting "
     "with 'provenance.' are reserved.",
 )
+
+
+def c2pa_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--c2pa POLICY`` and ``--c2pa-trust FILE``: how Content Credentials in a file are read."""
+    f = click.option(
+        "--c2pa-trust",
+        "c2pa_trust",
+        multiple=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="PEM file of C2PA trust anchors (repeatable): the C2PA Trust List, an "
+        "operator's root.pem. Without it, PROVENANCE_C2PA_TRUST (paths separated by ':'); "
+        "else no anchors.",
+    )(f)
+    return click.option(
+        "--c2pa",
+        "c2pa_policy",
+        type=click.Choice(["record", "require-valid", "ignore"]),
+        default="record",
+        show_default=True,
+        help="Content Credentials (C2PA) in a file: record what they say as c2pa.* claims; "
+        "require-valid: also refuse a file whose credentials do not validate (Invalid, "
+        "unreadable, remote-only); ignore: do not read them.",
+    )(f)
+
+
+def c2pa_args(policy: str, trust: tuple[Path, ...]) -> dict[str, Any]:
+    """Keyword arguments of Ledger.sign/derive/edit for the ``--c2pa`` options."""
+    if policy == "ignore":
+        return {"c2pa_policy": "ignore"}
+    return {"c2pa_policy": policy, "c2pa_trust": provenance.load_c2pa_trust(trust)}
 
 
 @cli.command()
@@ -69,6 +102,7 @@ claim_option = click.option(
     show_default=True,
     help="Records per append transaction (one checkpoint each).",
 )
+@c2pa_options
 @json_option
 @pass_env
 def sign(
@@ -80,6 +114,8 @@ def sign(
     claims: tuple[str, ...],
     workers: int,
     batch_size: int,
+    c2pa_policy: str,
+    c2pa_trust: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Sign images at capture: files or folders.
@@ -95,6 +131,7 @@ def sign(
       provenance sign card/ --recursive --workers 2 --key alice.key
     """
     claim_map = parse_claims(claims)
+    c2pa = c2pa_args(c2pa_policy, c2pa_trust)
     key = load_key(key_file, passphrase_file)
     files = [str(p) for p in provenance.collect_images(paths, recursive=recursive)]
     if not files:
@@ -123,7 +160,13 @@ def sign(
                 out(render.sign_line(res))
 
         ledger.sign(
-            files, key, claims=claim_map, workers=workers, batch_size=batch_size, on_result=report
+            files,
+            key,
+            claims=claim_map,
+            workers=workers,
+            batch_size=batch_size,
+            on_result=report,
+            **c2pa,
         )
     failed = sum(r.status == "error" for r in done)
     conflicts = sum(r.status == "conflict" for r in done)
@@ -148,6 +191,8 @@ def _emit_edit_result(res: SignResult, as_json: bool, prefix: str = "") -> None:
     else:
         word = "recorded" if res.status == "signed" else "already logged"
         out(f"{prefix}{word} {safe(res.path)}  {res.record_id}  (log index {res.index})")
+        if res.c2pa:
+            out(f"  content credentials: {safe(res.c2pa)}")
     if res.status == "conflict":
         sys.exit(EXIT_CONFLICT)
 
@@ -184,6 +229,7 @@ def _parse_value(v: str) -> Any:
     "parses as JSON, else a string.",
 )
 @claim_option
+@c2pa_options
 @json_option
 @pass_env
 def derive(
@@ -195,6 +241,8 @@ def derive(
     actions: tuple[str, ...],
     params: tuple[str, ...],
     claims: tuple[str, ...],
+    c2pa_policy: str,
+    c2pa_trust: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Record a declared edit: CHILD (an existing file) was made from PARENT(s) (logged
@@ -230,9 +278,10 @@ def derive(
     except provenance.RecordError as exc:
         raise click.BadParameter(str(exc), param_hint="--action/--param") from exc
     claim_map = parse_claims(claims)
+    c2pa = c2pa_args(c2pa_policy, c2pa_trust)
     key = load_key(key_file, passphrase_file)
     with env.ledger() as ledger:
-        res = ledger.derive(list(parent), child, key, action_objs, claims=claim_map)
+        res = ledger.derive(list(parent), child, key, action_objs, claims=claim_map, **c2pa)
     _emit_edit_result(res, as_json)
 
 
@@ -254,6 +303,7 @@ def derive(
 @passphrase_file_option
 @claim_option
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@c2pa_options
 @json_option
 @pass_env
 def edit(
@@ -268,6 +318,8 @@ def edit(
     passphrase_file: Path | None,
     claims: tuple[str, ...],
     force: bool,
+    c2pa_policy: str,
+    c2pa_trust: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Edit a logged image with replayable operations and record the edit.
@@ -293,7 +345,8 @@ def edit(
     if not ops:
         raise click.UsageError("give at least one of --crop, --resize, --rotate, --flip")
     claim_map = parse_claims(claims)
+    c2pa = c2pa_args(c2pa_policy, c2pa_trust)
     key = load_key(key_file, passphrase_file)
     with env.ledger() as ledger:
-        res = ledger.edit(source, out_file, ops, key, claims=claim_map, overwrite=force)
+        res = ledger.edit(source, out_file, ops, key, claims=claim_map, overwrite=force, **c2pa)
     _emit_edit_result(res, as_json, prefix=f"wrote {safe(out_file)}; ")

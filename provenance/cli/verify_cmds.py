@@ -18,13 +18,14 @@ from provenance.cli.base import (
     out,
     out_json,
     pass_env,
+    passphrase_file_option,
     read_checkpoints,
     safe,
     to_json,
 )
 
 if TYPE_CHECKING:
-    from provenance import Bundle, Ledger, Report
+    from provenance import Bundle, C2paTrust, Ledger, Report
 
 _SEVERITY = {1: 0, 3: 1, 4: 2, 5: 3, 7: 4, 0: 5}
 """Which exit code wins when several images are verified: tampered first, verified last."""
@@ -59,9 +60,19 @@ def _worst(codes: list[int]) -> int:
 @click.option(
     "--trust-log-key",
     metavar="VKEY",
-    help="With --bundle: the log's verifier key (C2SP vkey) to trust. Without it, a pinned "
-    "--checkpoint or the local ledger (--db) of the same log is the trust anchor; a bundle "
-    "is never trusted on its own say-so.",
+    help="The log's verifier key (C2SP vkey) to trust. With --bundle, the bundle's anchor "
+    "(without it, a pinned --checkpoint or the local ledger of the same log is; a bundle is "
+    "never trusted on its own say-so); without --bundle, each image is verified offline "
+    "against the bundle its Content Credentials embed (`export --c2pa`).",
+)
+@click.option(
+    "--c2pa-trust",
+    "c2pa_trust",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="PEM file of C2PA trust anchors (repeatable) for the informational line about an "
+    "image's Content Credentials; default PROVENANCE_C2PA_TRUST, else none.",
 )
 @click.option(
     "--require-replayed",
@@ -78,6 +89,7 @@ def verify(
     pinned: tuple[Path, ...],
     parent_images: tuple[Path, ...],
     trust_log_key: str | None,
+    c2pa_trust: tuple[Path, ...],
     require_replayed: bool,
     as_json: bool,
 ) -> None:
@@ -93,6 +105,7 @@ def verify(
       provenance verify web.png --parent-image original.jpg
       provenance verify downloads/*.jpg --json
       provenance verify download.jpg --bundle photo.provenance.json --trust-log-key VKEY
+      provenance verify exported.jpg --trust-log-key VKEY   # its embedded bundle, offline
     """
     if bundle is not None and parent_images:
         raise click.UsageError("--parent-image works with the ledger, not with --bundle")
@@ -100,6 +113,7 @@ def verify(
     codes: list[int] = []
     try:
         notes = read_checkpoints(pinned)
+        trust = provenance.load_c2pa_trust(c2pa_trust)
         source = _Source(env, bundle, trust_log_key, notes).open()
     except provenance.ProvenanceError as exc:
         if as_json:  # scripts parse every outcome: the error as a JSON object too
@@ -110,6 +124,7 @@ def verify(
         for image in images:
             try:
                 report = source.verify(image, parent_images)
+                _credentials_note(report, image, trust)
             except provenance.ProvenanceError as exc:
                 if not as_json and not many:
                     raise
@@ -131,6 +146,16 @@ def verify(
                 for line in render.report_lines(report, str(image)):
                     out(line)
     sys.exit(_worst(codes))
+
+
+def _credentials_note(report: Report, image: Path, trust: C2paTrust) -> None:
+    """Add the informational ``c2pa:`` line about the image's Content Credentials (never
+    part of the verdict: a manifest says what its signer claims, the log what was logged)."""
+    data = provenance.read_image_bytes(image)
+    recorded = report.chain[0].claims if report.chain else None
+    note = provenance.credentials_note(data, trust, recorded=recorded)
+    if note:
+        report.notes.append(f"c2pa: {note}")
 
 
 def _error_json(image: Path, exc: provenance.ProvenanceError, *, indent: int | None) -> str:
@@ -157,13 +182,19 @@ class _Source:
         self.trust_log_key = trust_log_key
         self.bundle: Bundle | None = None
         self.ledger: Ledger | None = None
+        self.embedded = False
         if bundle is not None:
             text = provenance.read_text(bundle, "bundle", error=provenance.BundleError)
             self.bundle = provenance.load_bundle(text)
 
     def open(self) -> _Source:
-        """Open the ledger (or find the bundle's trust anchor in the local one)."""
-        if self.bundle is None:
+        """Open the ledger (or find the bundle's trust anchor in the local one).
+
+        ``--trust-log-key`` without ``--bundle`` verifies each image against the bundle
+        its Content Credentials embed (an ``export --c2pa`` file): offline, no database."""
+        if self.bundle is None and self.trust_log_key is not None:
+            self.embedded = True
+        elif self.bundle is None:
             self.ledger = self.env.ledger()
         elif self.trust_log_key is None and not self.notes:
             self.trust_log_key = _local_vkey(self.env, self.bundle)
@@ -177,11 +208,12 @@ class _Source:
             self.ledger.close()
 
     def verify(self, image: Path, parent_images: tuple[Path, ...]) -> Report:
-        if self.bundle is not None:
+        if self.bundle is not None or self.embedded:
             data = provenance.read_image_bytes(image)
+            bundle = self.bundle or _embedded_bundle(image, data)
             return provenance.verify_offline(
                 data,
-                self.bundle,
+                bundle,
                 name=str(image),
                 trust_log_key=self.trust_log_key,
                 pinned=self.notes,
@@ -191,6 +223,22 @@ class _Source:
             image, pinned=self.notes, parent_images=parent_images
         )
         return report
+
+
+def _embedded_bundle(image: Path, data: bytes) -> Bundle:
+    """The offline bundle the image's Content Credentials carry.
+
+    Raises:
+        BundleError: the image carries none.
+    """
+    text = provenance.embedded_bundle_text(data)
+    if text is None:
+        raise provenance.BundleError(
+            f"{image} carries no provenance bundle in Content Credentials",
+            hint="pass --bundle FILE (written by `provenance export`), or verify against the "
+            "ledger (--db, or --ledger URL)",
+        )
+    return provenance.load_bundle(text)
 
 
 def _local_vkey(env: Env, bundle: Bundle) -> str | None:
@@ -269,7 +317,7 @@ def history(env: Env, target: str, pinned: tuple[Path, ...], as_json: bool) -> N
     "out_file",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Bundle file to write.",
+    help="Bundle file to write (with --c2pa: the image with Content Credentials).",
 )
 @click.option(
     "--since",
@@ -278,17 +326,108 @@ def history(env: Env, target: str, pinned: tuple[Path, ...], as_json: bool) -> N
     type=click.IntRange(1),
     help="Include a consistency proof from this earlier tree size (repeatable).",
 )
+@click.option(
+    "--c2pa",
+    "c2pa",
+    is_flag=True,
+    help="Write TARGET (an image file, JPEG or PNG) with Content Credentials pointing to "
+    "the ledger, the offline bundle embedded, signed with --c2pa-cert/--c2pa-key.",
+)
+@click.option(
+    "--c2pa-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The C2PA signer's certificate chain, PEM, leaf first (`c2pa certs` writes chain.pem).",
+)
+@click.option(
+    "--c2pa-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The C2PA signer's key: a provenance key file or a PKCS#8 PEM.",
+)
+@passphrase_file_option
+@click.option(
+    "--c2pa-remote",
+    metavar="BASEURL",
+    help="Embed no manifest store: reference BASEURL/v1/manifests/<id> and write the store "
+    "to OUT.c2pa for the server (POST /v1/manifests).",
+)
+@click.option(
+    "--ledger-url",
+    metavar="URL",
+    help="The ledger's public URL, written into the credentials as where to look it up.",
+)
+@click.option(
+    "--parent-image",
+    "parent_images",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An original carrying Content Credentials (a camera's): its manifests are carried "
+    "into the export as ingredients (repeatable).",
+)
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @pass_env
-def export(env: Env, target: str, out_file: Path, since: tuple[int, ...]) -> None:
-    """Write a self-contained bundle to verify TARGET (image, record id or index) offline.
+def export(
+    env: Env,
+    target: str,
+    out_file: Path,
+    since: tuple[int, ...],
+    c2pa: bool,
+    c2pa_cert: Path | None,
+    c2pa_key: Path | None,
+    passphrase_file: Path | None,
+    c2pa_remote: str | None,
+    ledger_url: str | None,
+    parent_images: tuple[Path, ...],
+    force: bool,
+) -> None:
+    """Write a self-contained bundle to verify TARGET (image, record id or index) offline,
+    or with --c2pa a copy of the image whose Content Credentials carry that bundle.
 
     \b
     Example:
       provenance export photo.jpg -o photo.provenance.json
       provenance verify photo.jpg --bundle photo.provenance.json --trust-log-key VKEY
+      provenance export photo.jpg -o photo-cr.jpg --c2pa --c2pa-cert chain.pem \\
+          --c2pa-key signer.key --ledger-url https://ledger.example
     """
+    if not c2pa and (c2pa_cert or c2pa_key or c2pa_remote or parent_images):
+        raise click.UsageError(
+            "--c2pa-cert, --c2pa-key, --c2pa-remote and --parent-image need --c2pa"
+        )
+    if c2pa and (c2pa_cert is None or c2pa_key is None):
+        raise click.UsageError(
+            "--c2pa needs --c2pa-cert CHAIN.pem and --c2pa-key KEY "
+            "(`provenance c2pa certs` makes them)"
+        )
+    if out_file.exists() and not force and (c2pa or out_file.is_dir()):
+        raise click.UsageError(f"{safe(out_file)} exists: pass --force to replace it")
+    image = provenance.read_image_bytes(target) if c2pa else None
     with env.ledger() as ledger:
         b = provenance.export_bundle(ledger, target, since=since)
-    provenance.write_atomic(out_file, b.dumps())
-    cp_size = provenance.checkpoint_size_unverified(b.checkpoint)
-    err(f"wrote {safe(out_file)}: {len(b.records)} records, checkpoint size {cp_size}")
+    if image is None:
+        provenance.write_atomic(out_file, b.dumps())
+        cp_size = provenance.checkpoint_size_unverified(b.checkpoint)
+        err(f"wrote {safe(out_file)}: {len(b.records)} records, checkpoint size {cp_size}")
+        return
+    assert c2pa_cert is not None and c2pa_key is not None
+    result = provenance.export_credentials(
+        b,
+        image,
+        cert_chain=c2pa_cert,
+        key=c2pa_key,
+        ledger_url=ledger_url,
+        parent_images=list(parent_images),
+        remote_url=c2pa_remote,
+        passphrase=provenance.PassphraseSource(
+            file=passphrase_file, prompt_text=f"Passphrase for {c2pa_key}"
+        ),
+        title=out_file.name,
+    )
+    provenance.write_atomic(out_file, result.data, overwrite=force)
+    err(
+        f"wrote {safe(out_file)}: record {result.record_id}, manifest {result.manifest_id} "
+        f"(+{result.growth} bytes)"
+    )
+    if result.remote_url is not None:
+        sidecar = out_file.with_name(out_file.name + ".c2pa")
+        provenance.write_atomic(sidecar, result.store, overwrite=force)
+        err(f"wrote {safe(sidecar)}: serve it at {safe(result.remote_url)}")

@@ -47,6 +47,7 @@ from provenance.records import DIGEST_SET
 if TYPE_CHECKING:
     from PIL import Image
 
+    from provenance.pdq import PdqHash
     from provenance.records import Asset
 
 
@@ -71,6 +72,7 @@ class ImageProbe:
         self._decoded: Decoded | None = None
         self._content: str | None = None
         self._perceptual: PerceptualHashes | None = None
+        self._dihedral: tuple[PdqHash, ...] | None = None
         self._format: str | None = None
 
     @classmethod
@@ -123,6 +125,19 @@ class ImageProbe:
             else:
                 self._perceptual = self._decode().perceptual
         return self._perceptual
+
+    def pdq_dihedral(self) -> tuple[PdqHash, ...]:
+        """PDQ of the 8 rotations and reflections of the image :meth:`perceptual` hashed
+        (:func:`provenance.pdq.pdq_dihedral`, in ``DIHEDRAL_NAMES`` order, each with its
+        quality), from the same decode: the query side of a dihedral lookup. Computed
+        once, about 1 ms for a 12 MP JPEG."""
+        if self._dihedral is None:
+            from provenance.pdq import pdq_dihedral
+
+            luma = self.perceptual().luma
+            assert luma is not None  # the probe always computes PDQ
+            self._dihedral = pdq_dihedral(luma)
+        return self._dihedral
 
     def perceptual_for(self, digest_set: int) -> PerceptualHashes:
         """The perceptual hashes as digest set ``digest_set`` computes them (set 1 took

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -40,12 +40,19 @@ _ORIENTATION_TAG: Final = 0x0112
 
 @dataclass(frozen=True, slots=True)
 class PerceptualHashes:
-    """The perceptual hashes of one image (hex strings; PDQ with its quality, 0-100)."""
+    """The perceptual hashes of one image (hex strings; PDQ with its quality, 0-100).
+
+    ``luma`` is the greyscale image they were computed from (uint8, rows x columns) when
+    PDQ was computed, kept so the query side can hash its 8 rotations and reflections
+    without decoding again (:meth:`ImageProbe.pdq_dihedral`); it takes no part in
+    comparisons.
+    """
 
     phash64: str
     phash256: str
     pdq: str | None = None
     pdq_quality: int | None = None
+    luma: npt.NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)
 
 
 def orient(image: Image.Image) -> Image.Image:
@@ -138,8 +145,9 @@ def hashes_of(grey: Image.Image, *, with_pdq: bool) -> PerceptualHashes:
 
     import provenance.pdq as pdq
 
-    result = pdq.pdq_hash(np.asarray(grey))
-    return PerceptualHashes(p64, p256, result.hex(), result.quality)
+    luma = np.asarray(grey)
+    result = pdq.pdq_hash(luma)
+    return PerceptualHashes(p64, p256, result.hex(), result.quality, luma)
 
 
 def hamming(a_hex: str, b_hex: str) -> int:

@@ -9,13 +9,16 @@ and trust nothing but the log's verifier key. An ASGI app (Starlette on uvicorn)
   submissions, each answered after the commit is durable;
 * :mod:`.cosigning` — asks the configured witnesses to cosign each new checkpoint;
 * :mod:`.http` — JSON errors with stable codes, bounded bodies;
-* :mod:`.settings` — every limit a setting.
+* :mod:`.settings` — every limit a setting;
+* :mod:`.witness_app` — a C2SP tlog-witness (:func:`witness_app` builds one from its key,
+  the logs it watches and its state file).
 
 Routes call the public library API only (no SQL here).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -28,13 +31,25 @@ import provenance
 from provenance.server.committer import GroupCommitter
 from provenance.server.http import HTTPError, error_response
 from provenance.server.routes import ROUTES
-from provenance.server.settings import ServeSettings
+from provenance.server.settings import SETTINGS_ENV, ServeSettings
 from provenance.server.state import ServerState
+from provenance.server.witness_app import witness_vkey
 
 if TYPE_CHECKING:
-    from provenance import Ledger
+    from collections.abc import Mapping
 
-__all__ = ["ServeSettings", "ServerState", "app_from_env", "create_app"]
+    from provenance import Ledger, NoteSigner, NoteVerifier
+
+__all__ = [
+    "SETTINGS_ENV",
+    "ServeSettings",
+    "ServerState",
+    "app_from_env",
+    "create_app",
+    "open_ledger",
+    "witness_app",
+    "witness_vkey",
+]
 
 
 def open_ledger(settings: ServeSettings) -> Ledger:
@@ -86,7 +101,10 @@ def create_app(settings: ServeSettings, ledger: Ledger | None = None) -> Starlet
             if own:
                 led.close()
 
-    app = Starlette(routes=list(ROUTES), lifespan=lifespan)
+    from provenance.server.c2pa_routes import ROUTES as C2PA_ROUTES
+    from provenance.server.page import ROUTES as PAGE_ROUTES
+
+    app = Starlette(routes=[*ROUTES, *C2PA_ROUTES, *PAGE_ROUTES], lifespan=lifespan)
     app.add_exception_handler(HTTPError, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(provenance.ProvenanceError, _library_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)
@@ -96,6 +114,27 @@ def create_app(settings: ServeSettings, ledger: Ledger | None = None) -> Starlet
 def app_from_env() -> Starlette:
     """The app factory uvicorn workers import (settings from the environment)."""
     return create_app(ServeSettings.from_env())
+
+
+def witness_app(
+    signer: NoteSigner,
+    logs: Mapping[str, NoteVerifier],
+    state: str | os.PathLike[str],
+    *,
+    prefix: str = "",
+) -> Starlette:
+    """The ASGI app of a witness: ``signer`` cosigns checkpoints of ``logs`` (origin ->
+    the log's vkey), remembering the latest of each in the SQLite file ``state``.
+
+    Raises:
+        ValueError: a log key of the wrong type, the witness's own key as a log key, a
+            bad prefix.
+        provenance.StoreError: the state file cannot be opened.
+    """
+    from provenance.server.witness_app import create_witness_app
+    from provenance.witness import Witness, WitnessState
+
+    return create_witness_app(Witness(signer, logs, WitnessState(state)), prefix=prefix)
 
 
 def _namespace(origin: str) -> str:

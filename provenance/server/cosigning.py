@@ -66,7 +66,7 @@ class Cosigner:
 
     def _ask(self, url: str, size: int, note: str) -> None:
         from provenance.errors import ProvenanceError
-        from provenance.witness import request_cosignature
+        from provenance.witness import WitnessConflict, request_cosignature
 
         def proof_from(old: int) -> list[bytes]:
             return self._ledger.consistency(old, size)[0] if 0 < old < size else []
@@ -80,6 +80,10 @@ class Cosigner:
             )
         except ProvenanceError as exc:
             log.warning("witness %s did not cosign checkpoint %d: %s", url, size, exc)
+            return
+        if isinstance(lines, WitnessConflict):
+            log.warning("witness %s is at size %d, past checkpoint %d", url, lines.size, size)
+            self._sizes[url] = lines.size
             return
         for line in lines:
             name = _cosignature_name(note, line)

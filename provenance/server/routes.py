@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import provenance
+import provenance.server.c2pa_routes as c2pa_routes
 from provenance.server.http import (
     IMMUTABLE,
     NO_STORE,
@@ -44,7 +45,12 @@ from provenance.server.http import (
 if TYPE_CHECKING:
     from provenance.server.state import ServerState
 
-NATIVE_ALGS = {"sha256": "sha256", "content": "content", "phash64": "phash64"}
+NATIVE_ALGS = {
+    "sha256": "sha256",
+    "content": "content",
+    "phash64": "phash64",
+    "pdq": "pdq",
+}
 """Algorithm names this server answers (also under the namespace ``<ns>.<name>``)."""
 
 _TILE_INDEX = re.compile(r"(?:x\d{3}/)*\d{3}")
@@ -229,11 +235,15 @@ def _max_results(request: Request, st: ServerState) -> int:
 
 def _score(match: Any) -> int:
     """SBR similarityScore: 100 for exact and content matches; perceptual ones at least 50,
-    falling with the pHash-64 distance (100 - ceil(50 d / threshold))."""
+    falling with the pHash-64 distance, or the PDQ one where pHash did not match
+    (100 - ceil(50 d / threshold))."""
     if match.kind != "perceptual":
         return 100
-    d = int(match.distances.get("phash64", 0))
-    return max(50, 100 - -(-50 * d // 10))
+    if "phash64" in match.distances:
+        d, threshold = int(match.distances["phash64"]), 10
+    else:
+        d, threshold = int(match.distances.get("pdq", 0)), 52
+    return max(50, 100 - -(-50 * d // threshold))
 
 
 def matches_json(matches: list[Any]) -> dict[str, Any]:
@@ -245,6 +255,7 @@ def matches_json(matches: list[Any]) -> dict[str, Any]:
                 "index": m.index,
                 "match": {"sha256": "exact", "content": "content"}.get(m.kind, "perceptual"),
                 "distances": m.distances,
+                "variant": getattr(m, "variant", None),
                 "similarityScore": _score(m),
             }
             for m in matches
@@ -270,6 +281,11 @@ async def by_binding(request: Request) -> Response:
         alg_name, value = query.get("alg"), query.get("value")
     if not isinstance(alg_name, str) or not isinstance(value, str):
         raise HTTPError(400, "binding.query", "alg and value are required strings")
+    if alg_name == c2pa_routes.ISCC_ALG:
+        iscc = decode_value(alg_name, value)
+        limit = _max_results(request, st)
+        manifests = await run_in_threadpool(c2pa_routes.iscc_matches, st.ledger, iscc, limit)
+        return json_response({"matches": manifests})
     alg = _alg(st, alg_name)
     digest = decode_value(alg, value)
     limit = _max_results(request, st)
@@ -289,6 +305,7 @@ async def by_content(request: Request) -> Response:
         probe = provenance.ImageProbe(body, name="upload", max_pixels=st.settings.max_upload_pixels)
         found = st.ledger.find(probe)
         out = matches_json(list(found.matches[:limit]))
+        out["matches"] = c2pa_routes.content_matches(st.ledger, body, limit)
         out["digests"] = {"sha256": probe.sha256}
         return out
 
@@ -304,7 +321,13 @@ async def by_content(request: Request) -> Response:
 async def supported_algorithms(request: Request) -> Response:
     ns = state(request).namespace
     return json_response(
-        {"watermarks": [], "fingerprints": [{"alg": f"{ns}.{name}"} for name in NATIVE_ALGS]}
+        {
+            "watermarks": [],
+            "fingerprints": [
+                *c2pa_routes.supported_algorithms(),
+                *({"alg": f"{ns}.{name}"} for name in NATIVE_ALGS),
+            ],
+        }
     )
 
 

@@ -1,16 +1,18 @@
 """Build ledgers with the code of f7d0887 (digest set 1, schema 0003 and 0001)."""
 
-import shutil, sys
+import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, "/tmp/oldtree/tests")
-from provenance.ledger import Ledger
-from provenance.keys import SigningKey, save_signing_key
-from provenance.records import Action
 from provenance.edits import Crop, Resize
+from provenance.keys import SigningKey
+from provenance.ledger import Ledger
+from provenance.records import Action
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
@@ -75,7 +77,7 @@ print(
 gone = SigningKey.from_seed(bytes(range(9, 41)))
 ledger.register_key(gone.public, "gone", now=NOW)
 ledger.revoke_key(gone.public.key_id, reason="test", now=NOW)
-from pg_helpers import write_0001_ledger
+from pg_helpers import write_0001_ledger  # noqa: E402 (needs the old tree on sys.path)
 
 write_0001_ledger(ledger, f"sqlite:///{out / 'ledger_v1_rev0001.db'}")
 ledger.close()
