@@ -83,6 +83,8 @@ __all__ = [
 ]
 
 PDQ_RECOMPUTE_TOLERANCE = 8
+_PDQ_QUALITY = 50
+"""pdq.QUALITY_THRESHOLD (pdq is imported lazily: numpy stays off the import path)."""
 """PDQ bits a recomputation may differ by (floating point across machines); pHash is
 computed with integers and must match exactly."""
 
@@ -552,6 +554,9 @@ def _check_image(ev: Evidence, subject: Record, c6: Check, c7: Check, report: Re
     if img.pdq is not None and asset.pdq is not None:
         dpdq = _hamming(img.pdq, asset.pdq)
         report.distances["pdq"] = dpdq
+    # A featureless image's PDQ bits are rounding noise (docs/pdq.md): a recomputation on
+    # another CPU may differ by dozens of bits, so they are never held against it.
+    pdq_stable = img.pdq_quality is None or img.pdq_quality >= _PDQ_QUALITY
     shown = f"pHash-64 {d64}, pHash-256 {d256}" + (f", PDQ {dpdq}" if dpdq is not None else "")
     if ev.match == "perceptual":
         # PDQ (docs/pdq.md): the nearest of the image's 8 dihedral variants, all recomputed
@@ -587,7 +592,7 @@ def _check_image(ev: Evidence, subject: Record, c6: Check, c7: Check, report: Re
             c6.note("softBinding.match", f"{what}; perceptual match only: {shown} bits{turned}")
         c7.note("softBinding.recomputed", f"distances computed from the image: {shown} bits")
         return
-    if d64 or d256 or (dpdq is not None and dpdq > PDQ_RECOMPUTE_TOLERANCE):
+    if d64 or d256 or (pdq_stable and dpdq is not None and dpdq > PDQ_RECOMPUTE_TOLERANCE):
         c7.fail(
             "softBinding.mismatch",
             f"the record's perceptual hashes are not the image's ({shown} bits apart): the "

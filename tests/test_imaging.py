@@ -40,6 +40,7 @@ from provenance.imaging import jpeg as jpeg_walk
 from provenance.imaging.containers import webp_tokens
 from provenance.imaging.metadata import icc_token
 from provenance.imaging.perceptual import PERCEPTUAL_MIN_SIDE, phash
+from provenance.pdq import QUALITY_THRESHOLD
 from provenance.records import Asset
 from provenance.verify import PDQ_RECOMPUTE_TOLERANCE
 
@@ -332,9 +333,11 @@ def test_golden_digests(key: str) -> None:
         f"digest pipeline changed for {key}; golden made with {GOLDEN_DATA['generated_with']}, "
         f"running Pillow {pillow_version}, libjpeg-turbo {features.version('libjpeg_turbo')}"
     )
-    # PDQ is computed in floating point: the verifier's recompute tolerance applies
+    # PDQ is computed in floating point: the verifier's recompute tolerance applies, and a
+    # featureless image's bits (quality below 50) are rounding noise the verifier ignores
     pdq_distance = imaging.hamming(actual.pop("pdq"), expected["asset"]["pdq"])
-    assert pdq_distance <= PDQ_RECOMPUTE_TOLERANCE, context
+    if expected["pdq_quality"] >= QUALITY_THRESHOLD:
+        assert pdq_distance <= PDQ_RECOMPUTE_TOLERANCE, context
     assert actual == {k: v for k, v in expected["asset"].items() if k != "pdq"}, context
     assert probe.perceptual().pdq_quality == expected["pdq_quality"], context
     assert Asset.from_json(expected["asset"]).to_json() == expected["asset"]
