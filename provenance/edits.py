@@ -249,19 +249,22 @@ def apply(
     from provenance.imaging import display_frame
 
     img, profile = display_frame(data, name=name)
-    return _encode(_transform(img, ops), out_format, quality, profile)
+    return _encode(_transform(img, ops, name), out_format, quality, profile)
 
 
-def _transform(img: Image.Image, ops: Sequence[Operation]) -> Image.Image:
+def _transform(img: Image.Image, ops: Sequence[Operation], name: str) -> Image.Image:
     from PIL import Image as PILImage
 
     check_budget(ops, img.size)
-    for op in ops:
+    # the image is named unless only a placeholder ("<bytes>") is known
+    source = "" if name.startswith("<") else f" {name}"
+    for step, op in enumerate(ops):
         if isinstance(op, Crop):
             if op.right > img.width or op.bottom > img.height:
+                made = " made by the operations before it from" if step and source else ""
                 raise EditError(
                     f"crop box {op.left},{op.top},{op.right},{op.bottom} lies outside the "
-                    f"{img.width}x{img.height} image",
+                    f"{img.width}x{img.height} image{made}{source}",
                     hint=f"RIGHT must be at most {img.width} and BOTTOM at most {img.height}",
                 )
             img = img.crop((op.left, op.top, op.right, op.bottom))
@@ -316,6 +319,6 @@ def replay_digest(
         return None
     img, profile = display_frame(parent, name=name)
     if digest_set == 1:
-        return pixel_digest_v1(_encode(_transform(img, ops), out_format, 95, None), name=name)
-    encoded = _encode(_transform(img, ops), out_format, 95, profile)
+        return pixel_digest_v1(_encode(_transform(img, ops, name), out_format, 95, None), name=name)
+    encoded = _encode(_transform(img, ops, name), out_format, 95, profile)
     return ImageProbe(encoded, name=name).content()

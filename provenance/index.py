@@ -149,17 +149,6 @@ class _LogIndex:
             if self.cache_path is not None:
                 self._save_cache()
 
-    def _add(self, idx: int, values: Any) -> None:
-        np = self._np
-        with self._lock:
-            s = self._state
-            self._state = _State(
-                np.append(s.idx, np.int64(idx)),
-                np.concatenate([s.values, values], axis=-1),
-                max(s.covered, idx + 1),
-                s.root,
-            )
-
     def _load_arrays(self, idx: Any, values: Any, covered: int) -> None:
         with self._lock:
             self._state = _State(idx, values, covered, b"")
@@ -232,11 +221,6 @@ class PerceptualIndex(_LogIndex):
         arr = np.array(batch, dtype=np.int64).reshape(-1, 2)
         return arr[:, 0].copy(), arr[:, 1].view(np.uint64).copy()
 
-    def add(self, idx: int, phash64_signed: int) -> None:
-        """Index one new asset (used by tests and benchmarks building synthetic indexes)."""
-        np = self._np
-        self._add(idx, np.array([phash64_signed], dtype=np.int64).view(np.uint64))
-
     def load_arrays(
         self, idx: npt.NDArray[np.int64], hashes: npt.NDArray[np.uint64], covered: int
     ) -> None:
@@ -280,10 +264,6 @@ class PdqIndex(_LogIndex):
         idx = np.array([i for i, _ in rows], dtype=np.int64)
         words = words_of([v for _, v in rows])
         return idx, words
-
-    def add(self, idx: int, pdq: bytes) -> None:
-        """Index one hash (tests)."""
-        self._add(idx, words_of([pdq]))
 
     def load_arrays(
         self, idx: npt.NDArray[np.int64], words: npt.NDArray[np.uint64], covered: int

@@ -21,7 +21,9 @@ written here rather than by ``cryptography``'s serializer because that one alway
 empty comment; the bytes are checked against ``ssh-keygen`` and ``cryptography`` in tests.
 
 A passphrase comes from a file, then an environment variable, then a terminal prompt
-(:class:`PassphraseSource`); never from a command-line argument.
+(:class:`PassphraseSource`); never from a command-line argument. A wrong one typed at the
+prompt may be typed again (:data:`PROMPT_ATTEMPTS` tries in all, as ssh and gpg allow); a
+wrong one from a file or a variable fails at once, and the error names where it came from.
 """
 
 from __future__ import annotations
@@ -329,12 +331,14 @@ class PassphraseSource:
         env_var: then this environment variable, if set and non-empty ("" skips it).
         prompt: then ask on the terminal, but only when stdin is a TTY.
         prompt_text: the prompt, without the trailing colon.
+        file_option: the command-line option that names ``file``, for hints.
     """
 
     file: Path | None = None
     env_var: str = "PROVENANCE_PASSPHRASE"
     prompt: bool = True
     prompt_text: str = "Passphrase"
+    file_option: str = "--passphrase-file"
 
     def get(self, *, confirm: bool = False) -> bytes | None:
         """Return the passphrase, or None when no source has one.
@@ -373,10 +377,16 @@ class PassphraseSource:
     ) -> tuple[bytes, _Origin]:
         found = self._get_with_origin(confirm=confirm)
         if found is None:
-            where = f"${self.env_var}, " if self.env_var else ""
+            sources = ["passphrase file"]
+            sources += [f"${self.env_var}"] if self.env_var else []
+            sources += ["terminal"] if self.prompt else []
+            listed = ", ".join(sources[:-1]) + f" or {sources[-1]}" if len(sources) > 1 else ""
+            hint = f"use {self.file_option} FILE" + (
+                f" or set {self.env_var}" if self.env_var else ""
+            )
             raise PassphraseError(
-                f"no passphrase: {what} needs one and no passphrase file, {where}"
-                "or terminal is available"
+                f"no passphrase: {what} needs one and no {listed or sources[0]} is available",
+                hint=hint,
             )
         return found
 

@@ -44,5 +44,9 @@ def log_key_path(url: str, explicit: str | os.PathLike[str] | None = None) -> Pa
 def log_passphrase_source(file: Path | None = None) -> PassphraseSource:
     """Passphrase source for the log key: ``--log-passphrase-file``, then the env var."""
     return PassphraseSource(
-        file=file, env_var=LOG_PASSPHRASE_ENV, prompt=False, prompt_text="Log key passphrase"
+        file=file,
+        env_var=LOG_PASSPHRASE_ENV,
+        prompt=False,
+        prompt_text="Log key passphrase",
+        file_option="--log-passphrase-file",
     )

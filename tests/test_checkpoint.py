@@ -1,6 +1,6 @@
 """Tests for provenance.checkpoint: signed notes, checkpoints, cosignatures, tlog-proofs.
 
-Vectors: the C2SP signed-note worked example (/work/shared/vectors, copied from
+Vectors: the C2SP signed-note worked example (tests/vectors, vendored from ../shared/vectors, from
 C2SP/C2SP signed-note.md), the example checkpoint and cosignature lines from
 tlog-checkpoint.md / tlog-cosignature.md, and golden files made by
 tests/golden/make_checkpoint_golden.py from fixed seeds, compared byte for byte.
@@ -47,10 +47,9 @@ from provenance.keys import SigningKey
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
-VECTOR_CANDIDATES = [
-    HERE.parent.parent / "shared" / "vectors" / "signed_note_example.json",
-    HERE.parent / "shared" / "vectors" / "signed_note_example.json",
-]
+# Vendored from ../shared/vectors (tests/vectors/README.md): a missing file fails, never skips.
+VECTOR = HERE / "vectors" / "signed_note_example.json"
+SHARED_VECTOR = HERE.parent.parent / "shared" / "vectors" / VECTOR.name
 # The C2SP signed-note worked example, inlined so the test runs without ../shared.
 C2SP_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 C2SP_NOTE = (
@@ -85,11 +84,14 @@ def b64(data: bytes) -> str:
 # --- the C2SP signed-note vector -------------------------------------------------------------
 
 
+def test_vendored_vector_equals_the_published_copy() -> None:
+    if not SHARED_VECTOR.is_file():
+        pytest.skip(f"no published copy at {SHARED_VECTOR} to compare with")
+    assert VECTOR.read_bytes() == SHARED_VECTOR.read_bytes()
+
+
 def test_c2sp_vector_file_matches_inlined_copy() -> None:
-    path = next((p for p in VECTOR_CANDIDATES if p.exists()), None)
-    if path is None:
-        pytest.skip("shared vectors not present")
-    vector = json.loads(path.read_text())
+    vector = json.loads(VECTOR.read_text())
     assert vector["vkey"] == C2SP_VKEY
     assert vector["note"] == C2SP_NOTE
     assert vector["key_id_hex"] == "530d903a"

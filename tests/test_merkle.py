@@ -91,21 +91,14 @@ def _flip(b: bytes, bit: int) -> bytes:
 
 
 # --- vectors ----------------------------------------------------------------------------------
-def _find_vectors() -> Path | None:
-    here = Path(__file__).resolve().parent
-    for base in (here, here.parent, here.parent.parent):
-        candidate = base / "shared" / "vectors" / "rfc6962_vectors.json"
-        if candidate.is_file():
-            return candidate
-    return None
+# Vendored from ../shared/vectors (tests/vectors/README.md): a missing file fails, never skips.
+VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc6962_vectors.json"
+SHARED_VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / VECTORS.name
 
 
 @cache
 def _vectors() -> dict[str, Any]:
-    path = _find_vectors()
-    if path is None:
-        return {}
-    result: dict[str, Any] = json.loads(path.read_text())
+    result: dict[str, Any] = json.loads(VECTORS.read_text())
     return result
 
 
@@ -159,16 +152,20 @@ def _known_tree(size: int, root: bytes) -> Store | None:
 
 
 def test_vectors_present() -> None:
-    if _find_vectors() is None:
-        pytest.skip("shared/vectors/rfc6962_vectors.json not found next to the repository")
-    assert _cases("inclusion") and _cases("consistency")
+    vectors = _vectors()
+    assert TD in vectors and CCTV in vectors
+    assert len(_cases("inclusion")) > 100 and len(_cases("consistency")) > 100
+
+
+def test_vendored_vectors_equal_the_published_copy() -> None:
+    """The copy in tests/vectors is byte for byte the one in ../shared/vectors."""
+    if not SHARED_VECTORS.is_file():
+        pytest.skip(f"no published copy at {SHARED_VECTORS} to compare with")
+    assert VECTORS.read_bytes() == SHARED_VECTORS.read_bytes()
 
 
 def test_td_tree_nodes_and_roots() -> None:
-    vectors = _vectors()
-    if TD not in vectors:
-        pytest.skip("vectors not found")
-    v = vectors[TD]
+    v = _vectors()[TD]
     store = Store([bytes.fromhex(x) for x in v["leaf_inputs_hex"]])
     for level, hashes in enumerate(v["node_hashes_by_level"]):
         for index, h in enumerate(hashes):
@@ -181,10 +178,7 @@ def test_td_tree_nodes_and_roots() -> None:
 
 
 def test_cctv_tree_roots() -> None:
-    vectors = _vectors()
-    if CCTV not in vectors:
-        pytest.skip("vectors not found")
-    entries = vectors[CCTV]["merkle_tree"]
+    entries = _vectors()[CCTV]["merkle_tree"]
     store = Store([e["leaf_data"].encode() for e in entries])
     for size, entry in enumerate(entries, start=1):
         assert leaf_hash(entry["leaf_data"].encode()).hex() == entry["leaf_hash"]

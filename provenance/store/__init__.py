@@ -267,7 +267,11 @@ class Store:
     def record_at(self, idx: int) -> StoredRecord:
         got = self.records_at([idx])
         if idx not in got:
-            raise NotFoundError(f"no record at log index {idx}")
+            size = self.size()
+            raise NotFoundError(
+                f"no record at log index {idx}",
+                hint=f"the log holds indexes 0 to {size - 1}" if size else "the log is empty",
+            )
         return got[idx]
 
     def record_by_id(self, rid: bytes) -> StoredRecord | None:
