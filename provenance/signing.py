@@ -11,13 +11,17 @@ Content Credentials (C2PA) in a file are read on the way in
 (:func:`provenance.c2pa_ingest.ingest_claims`) and recorded as flat ``c2pa.*`` claims, a
 namespace users cannot claim by hand; each receipt's ``c2pa`` says what was found. A file
 without a manifest store costs a byte pre-scan (microseconds) and never imports c2pa.
+
+:func:`prepare_captures` and :func:`prepare_edit` build the same signed records without
+appending them, for a ledger served elsewhere (:class:`provenance.client.RemoteLedger`
+submits them; the private key never leaves this machine).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -103,6 +107,7 @@ class Signing:
         on_result: Callable[[SignResult], None] | None = None,
         c2pa_policy: C2paPolicy = "record",
         c2pa_trust: TrustConfig | None = None,
+        on_progress: Callable[[str], None] | None = None,
     ) -> list[SignResult]:
         """Sign capture records for images, in batches of ``batch_size`` (one checkpoint
         each), digests computed in ``workers`` processes.
@@ -110,22 +115,17 @@ class Signing:
         An image already logged (same bytes or same displayed content) is not signed again:
         ``exists`` when by this key, ``conflict`` (naming the signer) when by another. A
         failing image is reported with status ``error`` and the rest continue.
-        ``on_result`` hears of each image as soon as its fate is known.
+        ``on_result`` hears of each image as soon as its fate is known; ``on_progress``
+        hears of each image once, as soon as it is read and digested (before its batch
+        commits), for progress bars.
 
         Content Credentials are read under ``c2pa_policy`` (``record``: their claims go
         into the record; ``require-valid``: a file whose credentials do not validate is an
         ``error``; ``ignore``) and judged under ``c2pa_trust`` (default: no anchors).
         """
-        from provenance.imaging import file_sha256
-        from provenance.ingest import digest_many
-
         self.require_usable(key)
-        claims = dict(claims or {})
-        check_user_claims(claims)
-        check_no_c2pa_claims(claims)
         results: list[SignResult] = []
-        pending: list[tuple[str, Record]] = []
-        found: dict[str, C2paIngest] = {}
+        pending: list[Prepared] = []
 
         def report(res: SignResult) -> None:
             results.append(res)
@@ -134,47 +134,36 @@ class Signing:
 
         def flush() -> None:
             if pending:
-                done = self.append_records([r for _, r in pending])
-                for (path, rec), (idx, created) in zip(pending, done, strict=True):
-                    sha = rec.statement.asset.sha256 if rec.statement.asset else ""
-                    res = self._receipt(path, key, idx, created, rec.record_id, sha)
-                    report(_with_c2pa(res, found.pop(path, None)))
+                done = self.append_records([p.record for p in pending])
+                for p, (idx, created) in zip(pending, done, strict=True):
+                    asset = p.record.statement.asset
+                    sha = asset.sha256 if asset else ""
+                    rid = p.record.record_id
+                    report(p.receipt(self._receipt(p.path, key, idx, created, rid, sha)))
                 pending.clear()
 
-        fresh: list[str] = []
-        for raw in paths:
-            path = str(raw)
-            try:
-                data = Path(path).read_bytes()
-            except OSError as exc:
-                report(SignResult(path, "error", error=f"cannot read {path}: {exc.strerror}"))
-                continue
-            sha = file_sha256(data)
+        def logged(path: str, sha: str) -> SignResult | None:
             existing = self.store.find_by_sha256(bytes.fromhex(sha))
-            if existing:
-                report(self._receipt(path, key, existing[0], False, None, sha))
-                continue
-            try:
-                found[path] = _ingest(data, claims, c2pa_policy, c2pa_trust)
-            except ProvenanceError as exc:  # require-valid refused it, or too many claims
-                report(SignResult(path, "error", error=str(exc)))
-                continue
-            fresh.append(path)
-        for path, outcome in digest_many(fresh, workers):
-            if isinstance(outcome, str):
-                found.pop(path, None)
-                report(SignResult(path, "error", error=outcome))
-                continue
-            read = found[path].claims
-            st = Statement(
-                type="capture",
-                time=now_text(now),
-                asset=outcome,
-                claims={**claims, **read} if read else claims,
-            )
-            pending.append((path, sign_statement(st, key)))
-            if len(pending) >= batch_size:
-                flush()
+            return self._receipt(path, key, existing[0], False, None, sha) if existing else None
+
+        for item in prepare_captures(
+            paths,
+            key,
+            claims=claims,
+            now=now,
+            workers=workers,
+            c2pa_policy=c2pa_policy,
+            c2pa_trust=c2pa_trust,
+            logged=logged,
+        ):
+            if on_progress is not None:
+                on_progress(item.path)
+            if isinstance(item, Prepared):
+                pending.append(item)
+                if len(pending) >= batch_size:
+                    flush()
+            else:
+                report(item)
         flush()
         return results
 
@@ -342,3 +331,123 @@ def _with_c2pa(res: SignResult, found: C2paIngest | None) -> SignResult:
         return res
     note = found.summary or found.skipped
     return replace(res, c2pa=note) if note else res
+
+
+# --- records signed here, appended elsewhere (a ledger served over HTTP) -----------------------
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A record signed locally for a ledger elsewhere (nothing appended): what it is for,
+    the record, and what the file's Content Credentials said (for the receipt)."""
+
+    path: str
+    record: Record
+    c2pa: C2paIngest | None = None
+
+    def receipt(self, res: SignResult) -> SignResult:
+        """``res`` with the Content Credentials line a new record's receipt carries."""
+        return _with_c2pa(res, self.c2pa)
+
+
+def prepare_captures(
+    paths: Sequence[str | os.PathLike[str]],
+    key: SigningKey,
+    *,
+    claims: dict[str, str] | None = None,
+    now: datetime | None = None,
+    workers: int = 1,
+    c2pa_policy: C2paPolicy = "record",
+    c2pa_trust: TrustConfig | None = None,
+    logged: Callable[[str, str], SignResult | None] | None = None,
+) -> Iterator[Prepared | SignResult]:
+    """Capture records for images, signed with ``key`` and appended nowhere (what
+    :meth:`Signing.sign` appends, and a remote ledger submits): a :class:`Prepared` per
+    image, in the order digests finish, or a ``SignResult`` with status ``error`` for an
+    image that could not be read or whose credentials ``c2pa_policy`` refuses.
+
+    ``logged(path, sha256_hex)``: the receipt of an image already in the log, or None; such
+    an image is yielded as that receipt and neither ingested nor digested.
+
+    Raises:
+        RecordError: the claims are malformed or use the reserved ``c2pa.`` namespace.
+    """
+    from provenance.imaging import file_sha256
+    from provenance.ingest import digest_many
+
+    claims = dict(claims or {})
+    check_user_claims(claims)
+    check_no_c2pa_claims(claims)
+    found: dict[str, C2paIngest] = {}
+    fresh: list[str] = []
+    for raw in paths:
+        path = str(raw)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            yield SignResult(path, "error", error=f"cannot read {path}: {exc.strerror}")
+            continue
+        done = None if logged is None else logged(path, file_sha256(data))
+        if done is not None:
+            yield done
+            continue
+        try:
+            found[path] = _ingest(data, claims, c2pa_policy, c2pa_trust)
+        except ProvenanceError as exc:
+            yield SignResult(path, "error", error=str(exc))
+            continue
+        fresh.append(path)
+    for path, outcome in digest_many(fresh, workers):
+        ingest = found[path]  # not popped: a path named twice is digested twice
+        if isinstance(outcome, str):
+            yield SignResult(path, "error", error=outcome)
+            continue
+        st = Statement(
+            type="capture",
+            time=now_text(now),
+            asset=outcome,
+            claims={**claims, **ingest.claims} if ingest.claims else claims,
+        )
+        yield Prepared(path, sign_statement(st, key), ingest)
+
+
+def prepare_edit(
+    parent_ids: Sequence[str],
+    child: bytes,
+    key: SigningKey,
+    actions: Sequence[Action],
+    *,
+    name: str,
+    claims: dict[str, str] | None = None,
+    now: datetime | None = None,
+    c2pa_policy: C2paPolicy = "record",
+    c2pa_trust: TrustConfig | None = None,
+    marker: dict[str, str] | None = None,
+) -> Prepared:
+    """The edit record :meth:`Signing.derive` would append (``parent_ids`` already
+    resolved to record ids), signed with ``key`` and appended nowhere. ``marker``: the
+    replay claim :meth:`Signing.edit` adds for a replayable edit.
+
+    Raises:
+        ProvenanceError: no action given.
+        RecordError: malformed or reserved claims.
+        ImageError: the child is not a readable image.
+        InvalidCredentialsError: ``require-valid`` and the child's credentials do not
+            validate.
+    """
+    from provenance.imaging import ImageProbe
+
+    if not actions:
+        raise ProvenanceError("an edit lists at least one action", hint="pass --action")
+    user_claims = dict(claims or {})
+    check_user_claims(user_claims)
+    check_no_c2pa_claims(user_claims)
+    probe = ImageProbe(child, name=name)
+    found = _ingest(probe.data, {**user_claims, **(marker or {})}, c2pa_policy, c2pa_trust)
+    st = Statement(
+        type="edit",
+        time=now_text(now),
+        asset=probe.asset(),
+        parents=tuple(parent_ids),
+        actions=tuple(actions),
+        claims={**user_claims, **found.claims, **(marker or {})},
+    )
+    return Prepared(name, sign_statement(st, key), found)

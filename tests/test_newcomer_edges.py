@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from conftest import CORPUS, REPO
+from conftest import CORPUS, REPO, LedgerEnv
 
 import provenance
 import provenance.keys
@@ -711,3 +711,21 @@ def test_edge_11_readme_walkthrough_is_the_tested_one() -> None:
     assert block == WALKTHROUGH
     prose = " ".join(section.split())
     assert "`downloads/`" in prose and "3000x2000" in prose
+
+
+def test_edge_04_progress_counts_each_image_before_its_batch_commits(
+    lenv: LedgerEnv, photos: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4. Progress moves per image as each is digested, not per committed batch."""
+    ticks: list[str] = []
+    at_commit: list[int] = []
+    real = Ledger.append_records
+
+    def spy(self: Ledger, *a: Any, **k: Any) -> Any:
+        at_commit.append(len(ticks))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Ledger, "append_records", spy)
+    lenv.ledger.sign(photos, lenv.alice, batch_size=100, on_progress=ticks.append)
+    assert at_commit == [len(photos)]
+    assert ticks == [str(p) for p in photos]

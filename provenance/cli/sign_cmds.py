@@ -26,6 +26,7 @@ from provenance.cli.base import (
     progress,
     safe,
 )
+from provenance.cli.remote import open_ledger, trust_option
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -103,6 +104,7 @@ def c2pa_args(policy: str, trust: tuple[Path, ...]) -> dict[str, Any]:
     help="Records per append transaction (one checkpoint each).",
 )
 @c2pa_options
+@trust_option
 @json_option
 @pass_env
 def sign(
@@ -116,6 +118,7 @@ def sign(
     batch_size: int,
     c2pa_policy: str,
     c2pa_trust: tuple[Path, ...],
+    trust_log_key: str | None,
     as_json: bool,
 ) -> None:
     """Sign images at capture: files or folders.
@@ -129,6 +132,8 @@ def sign(
     Example:
       provenance sign DSC_0001.jpg --key alice.key --claim author="A. Photographer"
       provenance sign card/ --recursive --workers 2 --key alice.key
+      provenance --ledger http://ledger.example:8000 sign DSC_0002.jpg --key alice.key \\
+          --trust-log-key VKEY
     """
     claim_map = parse_claims(claims)
     c2pa = c2pa_args(c2pa_policy, c2pa_trust)
@@ -142,7 +147,7 @@ def sign(
         )
         raise click.UsageError(f"no images found in {', '.join(map(safe, paths))} ({hint})")
     done: list[SignResult] = []
-    with env.ledger() as ledger, progress(len(files), "signing") as tick:
+    with open_ledger(env, trust_log_key) as ledger, progress(len(files), "signing") as tick:
 
         def report(res: SignResult) -> None:
             done.append(res)
@@ -151,7 +156,6 @@ def sign(
                 "interruption; run the same command again to continue (logged images are "
                 "skipped)"
             )
-            tick()
             if as_json:
                 out(json.dumps(res.to_json(), ensure_ascii=False))
             elif res.status == "error":
@@ -166,6 +170,7 @@ def sign(
             workers=workers,
             batch_size=batch_size,
             on_result=report,
+            on_progress=lambda _path: tick(),
             **c2pa,
         )
     failed = sum(r.status == "error" for r in done)
@@ -230,6 +235,7 @@ def _parse_value(v: str) -> Any:
 )
 @claim_option
 @c2pa_options
+@trust_option
 @json_option
 @pass_env
 def derive(
@@ -243,6 +249,7 @@ def derive(
     claims: tuple[str, ...],
     c2pa_policy: str,
     c2pa_trust: tuple[Path, ...],
+    trust_log_key: str | None,
     as_json: bool,
 ) -> None:
     """Record a declared edit: CHILD (an existing file) was made from PARENT(s) (logged
@@ -280,7 +287,7 @@ def derive(
     claim_map = parse_claims(claims)
     c2pa = c2pa_args(c2pa_policy, c2pa_trust)
     key = load_key(key_file, passphrase_file)
-    with env.ledger() as ledger:
+    with open_ledger(env, trust_log_key) as ledger:
         res = ledger.derive(list(parent), child, key, action_objs, claims=claim_map, **c2pa)
     _emit_edit_result(res, as_json)
 
@@ -304,6 +311,7 @@ def derive(
 @claim_option
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @c2pa_options
+@trust_option
 @json_option
 @pass_env
 def edit(
@@ -320,6 +328,7 @@ def edit(
     force: bool,
     c2pa_policy: str,
     c2pa_trust: tuple[Path, ...],
+    trust_log_key: str | None,
     as_json: bool,
 ) -> None:
     """Edit a logged image with replayable operations and record the edit.
@@ -347,6 +356,6 @@ def edit(
     claim_map = parse_claims(claims)
     c2pa = c2pa_args(c2pa_policy, c2pa_trust)
     key = load_key(key_file, passphrase_file)
-    with env.ledger() as ledger:
+    with open_ledger(env, trust_log_key) as ledger:
         res = ledger.edit(source, out_file, ops, key, claims=claim_map, overwrite=force, **c2pa)
     _emit_edit_result(res, as_json, prefix=f"wrote {safe(out_file)}; ")

@@ -23,9 +23,10 @@ from provenance.cli.base import (
     safe,
     to_json,
 )
+from provenance.cli.remote import remote_or_none, trust_option, witness_options, witnesses
 
 if TYPE_CHECKING:
-    from provenance import Bundle, C2paTrust, Ledger, Report
+    from provenance import Bundle, C2paTrust, Ledger, NoteVerifier, RemoteLedger, Report
 
 _SEVERITY = {1: 0, 3: 1, 4: 2, 5: 3, 7: 4, 0: 5}
 """Which exit code wins when several images are verified: tampered first, verified last."""
@@ -62,9 +63,11 @@ def _worst(codes: list[int]) -> int:
     metavar="VKEY",
     help="The log's verifier key (C2SP vkey) to trust. With --bundle, the bundle's anchor "
     "(without it, a pinned --checkpoint or the local ledger of the same log is; a bundle is "
-    "never trusted on its own say-so); without --bundle, each image is verified offline "
-    "against the bundle its Content Credentials embed (`export --c2pa`).",
+    "never trusted on its own say-so); with --ledger URL, the server's log key (else "
+    "PROVENANCE_LOG_VKEY); else each image is verified offline against the bundle its "
+    "Content Credentials embed (`export --c2pa`).",
 )
+@witness_options
 @click.option(
     "--c2pa-trust",
     "c2pa_trust",
@@ -89,6 +92,8 @@ def verify(
     pinned: tuple[Path, ...],
     parent_images: tuple[Path, ...],
     trust_log_key: str | None,
+    witness_keys: tuple[str, ...],
+    min_witnesses: int | None,
     c2pa_trust: tuple[Path, ...],
     require_replayed: bool,
     as_json: bool,
@@ -106,15 +111,21 @@ def verify(
       provenance verify downloads/*.jpg --json
       provenance verify download.jpg --bundle photo.provenance.json --trust-log-key VKEY
       provenance verify exported.jpg --trust-log-key VKEY   # its embedded bundle, offline
+      provenance --ledger http://ledger.example:8000 verify download.jpg \\
+          --trust-log-key VKEY --witness-key WVKEY
     """
-    if bundle is not None and parent_images:
-        raise click.UsageError("--parent-image works with the ledger, not with --bundle")
+    remote = env.ledger_url is not None and bundle is None
+    if (bundle is not None or remote) and parent_images:
+        raise click.UsageError(
+            "--parent-image works with the local ledger (--db), not with --bundle or --ledger"
+        )
     many = len(images) > 1
     codes: list[int] = []
     try:
         notes = read_checkpoints(pinned)
         trust = provenance.load_c2pa_trust(c2pa_trust)
-        source = _Source(env, bundle, trust_log_key, notes).open()
+        cosigners = witnesses(witness_keys, min_witnesses)
+        source = _Source(env, bundle, trust_log_key, notes, cosigners).open()
     except provenance.ProvenanceError as exc:
         if as_json:  # scripts parse every outcome: the error as a JSON object too
             for image in images:
@@ -131,7 +142,8 @@ def verify(
                 codes.append(exc.exit_code)
                 if as_json:
                     out(_error_json(image, exc, indent=None if many else 2))
-                err(f"error: {safe(image)}: {safe(exc.message)}")
+                named = "" if str(image) in exc.message else f"{safe(image)}: "
+                err(f"error: {named}{safe(exc.message)}")
                 if exc.hint:
                     err(f"hint: {safe(exc.hint)}")
                 continue
@@ -173,15 +185,23 @@ def _error_json(image: Path, exc: provenance.ProvenanceError, *, indent: int | N
 
 
 class _Source:
-    """Where ``verify`` gets evidence: a bundle (no database) or the local ledger."""
+    """Where ``verify`` gets evidence: a bundle (no database), a server (``--ledger``) or
+    the local ledger."""
 
     def __init__(
-        self, env: Env, bundle: Path | None, trust_log_key: str | None, notes: list[str]
+        self,
+        env: Env,
+        bundle: Path | None,
+        trust_log_key: str | None,
+        notes: list[str],
+        cosigners: tuple[list[NoteVerifier], int],
     ) -> None:
         self.env, self.notes = env, notes
         self.trust_log_key = trust_log_key
+        self.witnesses, self.min_witnesses = cosigners
         self.bundle: Bundle | None = None
         self.ledger: Ledger | None = None
+        self.remote: RemoteLedger | None = None
         self.embedded = False
         if bundle is not None:
             text = provenance.read_text(bundle, "bundle", error=provenance.BundleError)
@@ -192,7 +212,14 @@ class _Source:
 
         ``--trust-log-key`` without ``--bundle`` verifies each image against the bundle
         its Content Credentials embed (an ``export --c2pa`` file): offline, no database."""
-        if self.bundle is None and self.trust_log_key is not None:
+        if self.bundle is None and self.env.ledger_url is not None:
+            self.remote = self.env.remote(self.trust_log_key)
+            try:
+                self.remote.checkpoint()  # unreachable, or not the trusted log: stop here
+            except BaseException:
+                self.remote.close()
+                raise
+        elif self.bundle is None and self.trust_log_key is not None:
             self.embedded = True
         elif self.bundle is None:
             self.ledger = self.env.ledger()
@@ -206,8 +233,17 @@ class _Source:
     def __exit__(self, *exc: object) -> None:
         if self.ledger is not None:
             self.ledger.close()
+        if self.remote is not None:
+            self.remote.close()
 
     def verify(self, image: Path, parent_images: tuple[Path, ...]) -> Report:
+        if self.remote is not None:
+            return self.remote.verify_image(
+                provenance.ImageProbe.from_file(image),
+                pinned=self.notes,
+                witnesses=self.witnesses,
+                min_witnesses=self.min_witnesses,
+            )
         if self.bundle is not None or self.embedded:
             data = provenance.read_image_bytes(image)
             bundle = self.bundle or _embedded_bundle(image, data)
@@ -217,11 +253,18 @@ class _Source:
                 name=str(image),
                 trust_log_key=self.trust_log_key,
                 pinned=self.notes,
+                witnesses=self.witnesses,
+                min_witnesses=self.min_witnesses,
             )
         assert self.ledger is not None
-        report, _ = self.ledger.evidence().verify_image(
-            image, pinned=self.notes, parent_images=parent_images
+        evidence = (
+            provenance.LocalEvidence(
+                self.ledger, witnesses=self.witnesses, min_witnesses=self.min_witnesses
+            )
+            if self.witnesses
+            else self.ledger.evidence()
         )
+        report, _ = evidence.verify_image(image, pinned=self.notes, parent_images=parent_images)
         return report
 
 
@@ -272,9 +315,12 @@ def _local_vkey(env: Env, bundle: Bundle) -> str | None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A checkpoint saved earlier: the log must be consistent with it.",
 )
+@trust_option
 @json_option
 @pass_env
-def history(env: Env, target: str, pinned: tuple[Path, ...], as_json: bool) -> None:
+def history(
+    env: Env, target: str, pinned: tuple[Path, ...], trust_log_key: str | None, as_json: bool
+) -> None:
     """Show the chain of an image, record id or log index back to capture, each step with
     how it was checked, who signed it (name and key id) and its claims.
 
@@ -282,10 +328,16 @@ def history(env: Env, target: str, pinned: tuple[Path, ...], as_json: bool) -> N
     Example:
       provenance history edited.jpg
       provenance history 7
+      provenance --ledger http://ledger.example:8000 history 7 --trust-log-key VKEY
     """
     notes = read_checkpoints(pinned)
-    with env.ledger() as ledger:
-        report = ledger.evidence().verify_record(target, pinned=notes)
+    remote = remote_or_none(env, trust_log_key)
+    if remote is not None:
+        with remote:
+            report = remote.verify_record(target, pinned=notes)
+    else:
+        with env.ledger() as ledger:
+            report = ledger.evidence().verify_record(target, pinned=notes)
     if as_json:
         out_json(
             {
@@ -364,6 +416,7 @@ def history(env: Env, target: str, pinned: tuple[Path, ...], as_json: bool) -> N
     "into the export as ingredients (repeatable).",
 )
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@trust_option
 @pass_env
 def export(
     env: Env,
@@ -378,6 +431,7 @@ def export(
     ledger_url: str | None,
     parent_images: tuple[Path, ...],
     force: bool,
+    trust_log_key: str | None,
 ) -> None:
     """Write a self-contained bundle to verify TARGET (image, record id or index) offline,
     or with --c2pa a copy of the image whose Content Credentials carry that bundle.
@@ -388,6 +442,7 @@ def export(
       provenance verify photo.jpg --bundle photo.provenance.json --trust-log-key VKEY
       provenance export photo.jpg -o photo-cr.jpg --c2pa --c2pa-cert chain.pem \\
           --c2pa-key signer.key --ledger-url https://ledger.example
+      provenance --ledger http://ledger.example:8000 export 7 -o 7.json --trust-log-key VKEY
     """
     if not c2pa and (c2pa_cert or c2pa_key or c2pa_remote or parent_images):
         raise click.UsageError(
@@ -401,8 +456,14 @@ def export(
     if out_file.exists() and not force and (c2pa or out_file.is_dir()):
         raise click.UsageError(f"{safe(out_file)} exists: pass --force to replace it")
     image = provenance.read_image_bytes(target) if c2pa else None
-    with env.ledger() as ledger:
-        b = provenance.export_bundle(ledger, target, since=since)
+    remote = remote_or_none(env, trust_log_key)
+    if remote is not None:
+        with remote:  # the server's bundle, checked here before it is written
+            b = remote.export(target, since=since)
+        ledger_url = ledger_url or remote.url
+    else:
+        with env.ledger() as ledger:
+            b = provenance.export_bundle(ledger, target, since=since)
     if image is None:
         provenance.write_atomic(out_file, b.dumps())
         cp_size = provenance.checkpoint_size_unverified(b.checkpoint)
