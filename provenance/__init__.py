@@ -94,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "Bundle": "provenance.bundle",
     "load_bundle": "provenance.bundle",
     "verify_offline": "provenance.bundle",
+    "witness_verifiers": "provenance.bundle",
     "checkpoint_size_unverified": "provenance.verify",
     "check_chain": "provenance.verify",
     "ImageDigests": "provenance.verify",
@@ -104,6 +105,9 @@ _EXPORTS: dict[str, str] = {
     "read_image_bytes": "provenance.imaging",
     "write_atomic": "provenance.files",
     "run_demo": "provenance.demo",
+    # a ledger served over HTTP (`provenance serve`): its client trusts only the vkey
+    "RemoteLedger": "provenance.client",
+    "RemoteError": "provenance.client",
     "read_text": "provenance.files",
     # Content Credentials (C2PA)
     "ContentCredentialsError": "provenance.c2pa",
@@ -124,11 +128,11 @@ __all__ = [
     "AuditResult",
     "Bundle",
     "BundleError",
+    "C2paTrust",
     "ChainStep",
     "Check",
     "CheckpointError",
     "ConflictError",
-    "C2paTrust",
     "ContentCredentialsError",
     "Crop",
     "DecompressionBombError",
@@ -158,6 +162,8 @@ __all__ = [
     "PublicKey",
     "Record",
     "RecordError",
+    "RemoteError",
+    "RemoteLedger",
     "Report",
     "Resize",
     "Rotate",
@@ -201,6 +207,7 @@ __all__ = [
     "run_demo",
     "save_signing_key",
     "verify_offline",
+    "witness_verifiers",
     "write_atomic",
 ]
 
@@ -227,7 +234,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from provenance.audit import AuditResult, audit_log
-    from provenance.bundle import Bundle, verify_offline
+    from provenance.bundle import Bundle, verify_offline, witness_verifiers
     from provenance.bundle import loads as load_bundle
     from provenance.c2pa import ContentCredentialsError
     from provenance.c2pa import TrustConfig as C2paTrust
@@ -236,6 +243,7 @@ if TYPE_CHECKING:
     from provenance.c2pa_ingest import credentials_note, embedded_bundle_text
     from provenance.c2pa_ingest import load_trust as load_c2pa_trust
     from provenance.checkpoint import NoteSigner, NoteVerifier
+    from provenance.client import RemoteError, RemoteLedger
     from provenance.demo import run_demo
     from provenance.diffing import DiffError, DiffResult, EditDiff, diff_edit, diff_images
     from provenance.edits import (

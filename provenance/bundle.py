@@ -25,10 +25,11 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final
 
 from provenance.checkpoint import (
+    SIG_COSIGNATURE_V1,
     NoteVerifier,
     format_tlog_proof,
     parse_tlog_proof,
@@ -44,6 +45,9 @@ from provenance.verify import (
     check_chain,
     checkpoint_size_unverified,
 )
+
+if TYPE_CHECKING:
+    from provenance.imaging import ImageProbe
 
 FORMAT: Final = "provenance-bundle/v1"
 MAX_BUNDLE_BYTES: Final = 32 * 1024 * 1024
@@ -260,12 +264,14 @@ def trusted_verifier(bundle: Bundle, trust_log_key: str | None) -> NoteVerifier:
 
 
 def verify_offline(
-    image: bytes,
+    image: bytes | ImageProbe,
     bundle: Bundle,
     *,
     name: str = "<image>",
     trust_log_key: str | None = None,
     pinned: Sequence[str] = (),
+    witnesses: Sequence[NoteVerifier | str] = (),
+    min_witnesses: int = 0,
 ) -> Report:
     """Verify an image against a bundle with no database (``verify --bundle``).
 
@@ -273,10 +279,17 @@ def verify_offline(
     log: a trust anchor is required, the log's published verifier key or a checkpoint of
     that log pinned earlier.
 
+    Args:
+        witnesses: witness verifier keys (``NoteVerifier`` or vkey text, from ``witness
+            vkey``) whose cosignatures on the bundle's checkpoint count (check 4).
+        min_witnesses: how many of them must have cosigned it (else ``tampered``:
+            ``checkpoint.witnesses``).
+
     Raises:
         BundleError: no trust anchor, or the bundle is damaged beyond matching.
-        TrustAnchorError: an anchor of another log.
+        TrustAnchorError: an anchor of another log, or a malformed or repeated witness key.
         ImageError: the image cannot be read.
+        ValueError: ``min_witnesses`` is negative or more than the witnesses given.
     """
     from provenance.imaging import ImageProbe
     from provenance.matching import find, image_digests
@@ -289,7 +302,9 @@ def verify_offline(
             "--checkpoint FILE (one you saved earlier)",
         )
     verifier = trusted_verifier(bundle, trust_log_key)
-    probe = ImageProbe(image, name=name)
+    cosigners = witness_verifiers(witnesses, min_witnesses)
+    # a probe already made (a remote ledger's look-up) keeps the digests it computed
+    probe = image if isinstance(image, ImageProbe) else ImageProbe(image, name=name)
     candidates = BundleCandidates(bundle)
     found = find(probe, candidates)
     best = found.best
@@ -311,7 +326,44 @@ def verify_offline(
         pinned=pinned,
         verifier=verifier,
     )
+    if cosigners or min_witnesses:
+        ev = replace(ev, witnesses=cosigners, min_witnesses=min_witnesses)
     return check_chain(ev)
+
+
+def witness_verifiers(
+    witnesses: Sequence[NoteVerifier | str], min_witnesses: int = 0
+) -> tuple[NoteVerifier, ...]:
+    """Witness keys as cosignature/v1 verifiers (``--witness-key``, ``--min-witnesses``).
+
+    Raises:
+        TrustAnchorError: a key that is not a verifier key, or the same witness twice
+            (it would count twice towards ``min_witnesses``).
+        ValueError: ``min_witnesses`` negative or above the number of witnesses.
+    """
+    out: list[NoteVerifier] = []
+    for item in witnesses:
+        if isinstance(item, str):
+            try:
+                w = NoteVerifier.parse_vkey(item)
+            except CheckpointError as exc:
+                raise TrustAnchorError(
+                    f"the witness key {item[:80]!r} is not a verifier key: {exc}",
+                    hint="pass what `provenance witness vkey` prints",
+                ) from exc
+        else:
+            w = item
+        if w.sig_type != SIG_COSIGNATURE_V1:
+            w = NoteVerifier(w.name, w.public, SIG_COSIGNATURE_V1)
+        if any(o.public == w.public for o in out):
+            raise TrustAnchorError(
+                f"the witness {w.name!r} (key {w.key_id.hex()}) is given twice",
+                hint="each witness counts once towards --min-witnesses",
+            )
+        out.append(w)
+    if isinstance(min_witnesses, bool) or not 0 <= min_witnesses <= len(out):
+        raise ValueError(f"min_witnesses must be between 0 and the {len(out)} witness keys given")
+    return tuple(out)
 
 
 def evidence(

@@ -127,11 +127,15 @@ class LocalEvidence:
         *,
         witnesses: Sequence[NoteVerifier] = (),
         min_witnesses: int = 0,
+        cosigned: bool = False,
     ) -> None:
         self.ledger = ledger
         self.store = ledger.store
         self.witnesses = tuple(witnesses)
         self.min_witnesses = min_witnesses
+        # the checkpoint with the witness cosignatures kept for it (when witnesses are to
+        # be counted, or for a bundle that carries them)
+        self.cosigned = cosigned or bool(self.witnesses)
 
     def evidence(
         self,
@@ -154,11 +158,14 @@ class LocalEvidence:
         records = tuple(
             ProvenRecord(i, stored[i].body, tuple(proofs.get(i, ()))) for i in sorted(stored)
         )
+        note = cp.note
+        if self.cosigned:
+            note += "".join(self.store.cosignatures(cp.size))
         return Evidence(
             subject=subject,
             match=match,
             records=records,
-            checkpoint=cp.note,
+            checkpoint=note,
             log_key=self.ledger.log_verifier,
             image=image,
             pinned=self.pins(pinned, cp.size),
@@ -291,8 +298,14 @@ def _parent_of(probe: ImageProbe, recs: Mapping[int, Record]) -> int | None:
     return None
 
 
-def export_bundle(ledger: Ledger, target: str | int, *, since: Sequence[int] = ()) -> Bundle:
+def export_bundle(
+    ledger: Ledger, target: str | int, *, since: Sequence[int] = (), check: bool = True
+) -> Bundle:
     """A self-contained bundle to verify ``target`` (image, record id or index) offline.
+
+    ``check=False`` exports the evidence as the database holds it, damaged or not: what a
+    server hands a remote verifier, which judges it itself (a damaged record then reads
+    ``tampered`` there, not as an error).
 
     Raises:
         LogIntegrityError: records or proofs of the chain cannot be served (a damaged
@@ -302,8 +315,8 @@ def export_bundle(ledger: Ledger, target: str | int, *, since: Sequence[int] = (
     import provenance.bundle as bundle
 
     idx = ledger.resolve(target)
-    ev = LocalEvidence(ledger).evidence(idx, match=None)
-    failures = check_chain(ev).failures
+    ev = LocalEvidence(ledger, cosigned=True).evidence(idx, match=None)
+    failures = check_chain(ev).failures if check else []
     damaged = ("ingredient.missing", "ingredient.order", "ingredient.cycle")
     broken = [c for c in failures if c.number in (1, 3) or c.code in damaged]
     if broken:
@@ -313,12 +326,15 @@ def export_bundle(ledger: Ledger, target: str | int, *, since: Sequence[int] = (
     cp = ledger.checkpoint()
     if cp is None:
         raise NotFoundError("the log has no checkpoint yet")
-    consistency = {s: tuple(ledger.consistency(s, cp.size)[0]) for s in since if s < cp.size}
+    # the checkpoint the proofs were made for (a server may have appended since): the
+    # latest one checked above, or an earlier one of that log
+    size = checkpoint_size_unverified(ev.checkpoint)
+    consistency = {s: tuple(ledger.consistency(s, size)[0]) for s in since if s < size}
     subject = next(r for r in ev.records if r.index == idx)
     return bundle.build(
         origin=ledger.origin,
         vkey=ledger.log_verifier.vkey(),
-        checkpoint=cp.note,
+        checkpoint=ev.checkpoint,
         subject="sha256:" + hashlib.sha256(subject.body).hexdigest(),
         records=ev.records,
         consistency=consistency,

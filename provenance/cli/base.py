@@ -31,7 +31,7 @@ import provenance
 from provenance import ProvenanceError
 
 if TYPE_CHECKING:
-    from provenance import Ledger, PassphraseSource, SigningKey
+    from provenance import Ledger, PassphraseSource, RemoteLedger, SigningKey
 
 DEFAULT_DB = "provenance.db"
 PROGRESS_THRESHOLD = 8  # show a progress bar when handling more files than this
@@ -187,6 +187,16 @@ class Env:
             busy_timeout_s=self.busy_timeout,
         )
 
+    def remote(self, trust_log_key: str | None = None) -> RemoteLedger:
+        """The ledger served at ``--ledger URL``, trusted under ``trust_log_key`` (a
+        command's ``--trust-log-key``), else the group's (or PROVENANCE_LOG_VKEY).
+
+        Raises:
+            TrustAnchorError: no vkey, or not a vkey (exit 3, with a hint).
+        """
+        assert self.ledger_url is not None
+        return provenance.RemoteLedger(self.ledger_url, trust_log_key or self.trust_log_key)
+
 
 pass_env = click.make_pass_decorator(Env)
 
@@ -289,6 +299,23 @@ def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
     show_default=True,
     help="Seconds to wait for another writer before giving up (exit 3).",
 )
+@click.option(
+    "--ledger",
+    "ledger_url",
+    envvar="PROVENANCE_LEDGER",
+    metavar="URL",
+    help="A ledger served by `provenance serve` (http://HOST:PORT): sign, edit, derive, "
+    "verify, history, export and log talk to it instead of --db, trusting nothing but "
+    "--trust-log-key. Env: PROVENANCE_LEDGER.",
+)
+@click.option(
+    "--trust-log-key",
+    "trust_log_key",
+    envvar="PROVENANCE_LOG_VKEY",
+    metavar="VKEY",
+    help="With --ledger: the verifier key of its log, as its operator publishes it (a "
+    "command's own --trust-log-key wins). Env: PROVENANCE_LOG_VKEY.",
+)
 @click.version_option(provenance.__version__, prog_name="provenance")
 @click.pass_context
 def cli(
@@ -297,6 +324,8 @@ def cli(
     log_key: str | None,
     log_passphrase_file: Path | None,
     busy_timeout: float,
+    ledger_url: str | None,
+    trust_log_key: str | None,
 ) -> None:
     """Image provenance ledger: sign at capture, record edits, verify downloads.
 
@@ -306,5 +335,9 @@ def cli(
       provenance keys generate alice
       provenance sign photos/ --recursive --key alice.key
       provenance verify download.jpg
+      provenance --ledger http://ledger.example:8000 verify download.jpg \\
+          --trust-log-key VKEY
     """
-    ctx.obj = Env(db, log_key, log_passphrase_file, busy_timeout)
+    ctx.obj = Env(
+        db, log_key, log_passphrase_file, busy_timeout, ledger_url or None, trust_log_key or None
+    )

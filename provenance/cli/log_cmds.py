@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 import provenance
+import provenance.cli.remote as remote_cmds
 import provenance.cli.render as render
 from provenance.cli.base import (
     Env,
@@ -21,6 +22,7 @@ from provenance.cli.base import (
     read_checkpoints,
     safe,
 )
+from provenance.cli.remote import remote_or_none, trust_option
 
 
 @cli.group(cls=Group)
@@ -29,15 +31,21 @@ def log() -> None:
 
 
 @log.command("show")
+@trust_option
 @json_option
 @pass_env
-def log_show(env: Env, as_json: bool) -> None:
+def log_show(env: Env, trust_log_key: str | None, as_json: bool) -> None:
     """Show the log's size, origin, log key, verifier key (vkey) and latest checkpoint.
 
     \b
     Example:
       provenance log show --json
+      provenance --ledger http://ledger.example:8000 log show --trust-log-key VKEY
     """
+    remote = remote_or_none(env, trust_log_key)
+    if remote is not None:
+        remote_cmds.show(remote, as_json)
+        return
     with env.ledger() as ledger:
         info = ledger.info()
     if as_json:
@@ -54,43 +62,60 @@ def log_show(env: Env, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the signed checkpoint to this file (to pin it later).",
 )
+@trust_option
 @json_option
 @pass_env
-def log_checkpoint(env: Env, out_file: Path | None, as_json: bool) -> None:
-    """Print the latest signed checkpoint (C2SP tlog-checkpoint signed note).
+def log_checkpoint(
+    env: Env, out_file: Path | None, trust_log_key: str | None, as_json: bool
+) -> None:
+    """Print the latest signed checkpoint (C2SP tlog-checkpoint signed note); from a
+    server, verified under the trusted key first, with its witness cosignatures.
 
     \b
     Example:
       provenance log checkpoint --out today.checkpoint
       provenance verify photo.jpg --checkpoint today.checkpoint
     """
-    with env.ledger() as ledger:
-        cp = ledger.checkpoint()
-    if cp is None:
-        raise provenance.NotFoundError("the log has no checkpoint yet (it is empty)")
-    if out_file is not None:
-        provenance.write_atomic(out_file, cp.note)
-    if as_json:
-        out_json({"size": cp.size, "root": cp.root.hex(), "note": cp.note})
+    remote = remote_or_none(env, trust_log_key)
+    if remote is not None:
+        size, root, note = remote_cmds.checkpoint(remote)
     else:
-        for line in cp.note.rstrip("\n").split("\n"):
+        with env.ledger() as ledger:
+            cp = ledger.checkpoint()
+        if cp is None:
+            raise provenance.NotFoundError("the log has no checkpoint yet (it is empty)")
+        size, root, note = cp.size, cp.root, cp.note
+    if out_file is not None:
+        provenance.write_atomic(out_file, note)
+    if as_json:
+        out_json({"size": size, "root": root.hex(), "note": note})
+    else:
+        for line in note.rstrip("\n").split("\n"):
             out(safe(line))
 
 
 @log.command("prove")
 @click.argument("record")
 @click.option("--size", type=click.IntRange(1), help="Tree size (default: latest checkpoint).")
+@trust_option
 @json_option
 @pass_env
-def log_prove(env: Env, record: str, size: int | None, as_json: bool) -> None:
+def log_prove(
+    env: Env, record: str, size: int | None, trust_log_key: str | None, as_json: bool
+) -> None:
     """Print the inclusion proof of a record (id, log index or image) in the tree.
 
     \b
     Example:
       provenance log prove sha256:3f2a... --size 10
     """
-    with env.ledger() as ledger:
-        p = ledger.prove(record, size)
+    remote = remote_or_none(env, trust_log_key)
+    if remote is not None:
+        with remote:  # checked against the verified checkpoint
+            p = remote.prove(record, size)
+    else:
+        with env.ledger() as ledger:
+            p = ledger.prove(record, size)
     if as_json:
         out_json(p.to_json())
         return
@@ -101,17 +126,23 @@ def log_prove(env: Env, record: str, size: int | None, as_json: bool) -> None:
 @log.command("consistency")
 @click.argument("old", type=click.IntRange(0))
 @click.argument("new", type=click.IntRange(0))
+@trust_option
 @json_option
 @pass_env
-def log_consistency(env: Env, old: int, new: int, as_json: bool) -> None:
+def log_consistency(env: Env, old: int, new: int, trust_log_key: str | None, as_json: bool) -> None:
     """Print a consistency proof between two tree sizes (verified before printing).
 
     \b
     Example:
       provenance log consistency 10 25
     """
-    with env.ledger() as ledger:
-        proof, root1, root2 = ledger.consistency(old, new)
+    remote = remote_or_none(env, trust_log_key)
+    if remote is not None:
+        with remote:  # both roots anchored in the verified checkpoint
+            proof, root1, root2 = remote.consistency(old, new)
+    else:
+        with env.ledger() as ledger:
+            proof, root1, root2 = ledger.consistency(old, new)
     if as_json:
         out_json(
             {
@@ -146,23 +177,33 @@ def log_consistency(env: Env, old: int, new: int, as_json: bool) -> None:
     show_default=True,
     help="Processes checking signatures beside this one (0: all in this process).",
 )
+@trust_option
 @json_option
 @pass_env
-def log_verify(env: Env, pinned: tuple[Path, ...], workers: int, as_json: bool) -> None:
+def log_verify(
+    env: Env, pinned: tuple[Path, ...], workers: int, trust_log_key: str | None, as_json: bool
+) -> None:
     """Audit the whole log: every record, signature, node, parent link and checkpoint.
 
     Streams in constant memory with a progress bar on stderr; exits 1 when anything is
-    damaged (the first damaged index and the reason are printed).
+    damaged (the first damaged index and the reason are printed). With --ledger, the log
+    is rebuilt here from the server's C2SP entry tiles and checked against its checkpoint
+    verified under the trusted key.
 
     \b
     Example:
       provenance log verify --checkpoint yesterday.checkpoint
+      provenance --ledger http://ledger.example:8000 log verify --trust-log-key VKEY
     """
     notes = read_checkpoints(pinned)
-    with env.ledger() as ledger, progress(ledger.size(), "auditing") as tick:
-        result = ledger.audit(
-            pinned=notes, progress=lambda n: [tick() for _ in range(n)], workers=workers
-        )
+    remote = remote_or_none(env, trust_log_key)
+    if remote is not None:
+        result = remote_cmds.audit(remote, notes)
+    else:
+        with env.ledger() as ledger, progress(ledger.size(), "auditing") as tick:
+            result = ledger.audit(
+                pinned=notes, progress=lambda n: [tick() for _ in range(n)], workers=workers
+            )
     if as_json:
         out_json(result.to_json())
     elif result.ok:
