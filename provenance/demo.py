@@ -5,7 +5,8 @@ in-process, so the demo doubles as an end-to-end smoke test: create a ledger and
 a photograph, record an edited copy, show its history, the signed checkpoint and an
 inclusion proof, then verify the photo, a re-encoded copy (``similar``), a stranger
 photograph (``unknown``), a tampered copy of the ledger (``tampered``), and an offline
-bundle.
+bundle; then, given by the CLI, the service act: the ledger served over HTTP with a
+witness, a signer and a reader who hold no database.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 Echo = Callable[[str], object]
 Invoke = Callable[[list[str]], int]
 """Runs one command line (without the program name) and returns its exit code."""
+ServiceAct = Callable[..., None]
+"""``act(work, *, vkey, step, run, echo)``: a last act, in the demo's folder."""
 
 PHOTO = "rocket.jpg"
 STRANGER = "camera.png"
@@ -59,19 +62,22 @@ def _cwd(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
-def run_demo(keep: Path | None, *, echo: Echo, invoke: Invoke) -> int:
+def run_demo(
+    keep: Path | None, *, echo: Echo, invoke: Invoke, service: ServiceAct | None = None
+) -> int:
     """Run the demo through ``invoke`` (the CLI); 0 when every step gave the expected exit
     code. ``keep``: run in this folder (relative paths are taken from the current folder)
-    and keep the files."""
+    and keep the files. ``service``: a last act run in the same folder and environment
+    (the CLI's service act, :mod:`provenance.cli.demo_service`)."""
     if keep is not None:
         keep = keep.expanduser().absolute()
         keep.mkdir(parents=True, exist_ok=True)
-        return _run(keep, echo, invoke)
+        return _run(keep, echo, invoke, service)
     with tempfile.TemporaryDirectory(prefix="provenance-demo-") as tmp:
-        return _run(Path(tmp), echo, invoke)
+        return _run(Path(tmp), echo, invoke, service)
 
 
-def _run(work: Path, echo: Echo, invoke: Invoke) -> int:
+def _run(work: Path, echo: Echo, invoke: Invoke, service: ServiceAct | None) -> int:
     failures: list[str] = []
 
     def step(title: str) -> None:
@@ -177,6 +183,8 @@ def _run(work: Path, echo: Echo, invoke: Invoke) -> int:
         shutil.copyfile(work / "demo.db.logkey.pub", work / "tampered.db.logkey.pub")
         run(["--db", "tampered.db", "verify", PHOTO], expect=1)
         run(["--db", "tampered.db", "log", "verify"], expect=1)
+        if service is not None:
+            service(work, vkey=vkey, step=step, run=run, echo=echo)
 
     echo("")
     if failures:

@@ -52,6 +52,26 @@ def test_demo_ignores_the_users_log_key_settings(
     assert not (tmp_path / "users.logkey").exists()
 
 
+def test_demo_service_act_signs_and_verifies_without_a_database(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    """The demo's service act: a signer holding only a key and a reader holding only the
+    vkeys work through the server; the witness cosigns; an altered checkpoint is caught."""
+    r = run_cli("demo", "--keep", tmp_path / "demo")
+    assert r.exit_code == 0, r.output[-3000:]
+    out = r.output
+    for title in ("== 10.", "== 11.", "== 12.", "== 13."):
+        assert title in out
+    act = out[out.index("== 12.") : out.index("== 13.")]
+    assert "VERIFIED: camera.png" in act and "cosigned by witness.demo.provenance.local/w1" in act
+    caught = out[out.index("== 13.") :]
+    assert "does not verify under the trusted key" in caught and "(exit code 3)" in caught
+    for folder in ("signer", "reader"):
+        names = {p.name for p in (tmp_path / "demo" / folder).iterdir()}
+        assert not {n for n in names if n.endswith((".db", ".logkey"))}, names
+    assert (tmp_path / "demo" / "signer" / "alice.key").exists()
+
+
 def test_register_encrypted_pkcs8_key_uses_the_passphrase(lenv: LedgerEnv, run_cli: Any) -> None:
     golden = Path(__file__).resolve().parent / "golden" / "keys_pkcs8_ed25519_encrypted.pem"
     r = run_cli(

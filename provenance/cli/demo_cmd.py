@@ -34,5 +34,6 @@ def demo(keep: Path | None) -> None:
       provenance demo --keep demo-files
     """
     import provenance
+    from provenance.cli.demo_service import service_act
 
-    sys.exit(provenance.run_demo(keep, echo=out, invoke=_invoke))
+    sys.exit(provenance.run_demo(keep, echo=out, invoke=_invoke, service=service_act))
