@@ -34,7 +34,13 @@ from provenance.checkpoint import (
     format_tlog_proof,
     parse_tlog_proof,
 )
-from provenance.errors import BundleError, CheckpointError, RecordError, TrustAnchorError
+from provenance.errors import (
+    BundleError,
+    CheckpointError,
+    LogIntegrityError,
+    RecordError,
+    TrustAnchorError,
+)
 from provenance.records import Asset, Record, canonical, parse_record, record_id
 from provenance.report import MatchKind, Report, unknown_report
 from provenance.verify import (
@@ -72,6 +78,20 @@ class Bundle:
     consistency: dict[int, tuple[bytes, ...]]
 
     def to_json(self) -> dict[str, Any]:
+        """The bundle as JSON (records embedded as objects).
+
+        Raises:
+            LogIntegrityError: a record's bytes are not JSON (a damaged log: no bundle can
+                carry them).
+        """
+        for r in self.records:
+            try:
+                json.loads(r.body)
+            except ValueError as exc:
+                raise LogIntegrityError(
+                    f"record {r.index} is not JSON: the log is damaged there",
+                    hint="`provenance log verify` locates the damage",
+                ) from exc
         return {
             "format": FORMAT,
             "log": {"origin": self.origin, "vkey": self.vkey},

@@ -130,7 +130,14 @@ class Publishing:
             raise SubmissionError(
                 "signingCredential.revoked", f"key {record.signer} was revoked (record {rev})", 403
             )
-        public = PublicKey.parse(self.key(record.signer).public)
+        # The registration record is immutable: its key is parsed once per process.
+        cache: dict[tuple[str, int], PublicKey] = self.__dict__.setdefault("_signer_keys", {})
+        public = cache.get((record.signer, reg))
+        if public is None:
+            registered = parse_record(self.store.records_at([reg])[reg].body).statement.key
+            if registered is None or registered.public is None or registered.id != record.signer:
+                raise LogIntegrityError(f"key row {record.signer} points at record {reg}")
+            public = cache[(record.signer, reg)] = PublicKey.parse(registered.public)
         if not public.verify(record.sig, st.canonical()):
             raise SubmissionError("claimSignature.mismatch", "the signature does not verify")
         return record

@@ -330,6 +330,26 @@ def test_tampered_server_database_reads_tampered_when_evidence_is_served_uncheck
     assert {c["number"] for c in report["checks"] if c["status"] == "fail"} >= {2, 3}
 
 
+def test_a_record_rewritten_past_parsing_on_the_server_is_never_verified(
+    run_cli: Any, served: Served, photos: list[Path]
+) -> None:
+    """A record rewritten so it is no longer JSON cannot travel in a bundle: the server says
+    its log is damaged there (exit 3 at the reader, never verified), and a remote audit
+    locates it (exit 1)."""
+    r = remote(
+        run_cli, served, "sign", photos[0], "--key", served.lenv.alice_file, "--claim", "by=Alice"
+    )
+    assert r.exit_code == 0, r.output
+    with raw_db(served.lenv.db, "records") as con:
+        body = bytes(con.execute("SELECT body FROM records WHERE idx = 2").fetchone()[0])
+        con.execute("UPDATE records SET body = ? WHERE idx = 2", (body.replace(b"}", b" ", 1),))
+    r = remote(run_cli, served, "verify", photos[0], "--json")
+    assert r.exit_code == 3, r.output
+    assert "record 2 is not JSON: the log is damaged" in json.loads(r.stdout)["message"]
+    r = remote(run_cli, served, "log", "verify")
+    assert r.exit_code == 1 and r.output.startswith("LOG DAMAGED at index 2"), r.output
+
+
 def test_history_and_export_remote(
     run_cli: Any, served: Served, photos: list[Path], tmp_path: Path
 ) -> None:

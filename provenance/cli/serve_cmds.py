@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from provenance.server import ServeSettings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -100,17 +101,38 @@ def _uvicorn_server(config: uvicorn.Config, on_started: Callable[[], None]) -> u
     return Server(config)
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, all of it on stderr (stdout carries only the start-up line)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for handler in config["handlers"].values():
+        handler["stream"] = "ext://sys.stderr"
+    return config
+
+
 def _bind(config: uvicorn.Config) -> socket.socket:
     try:
-        return config.bind_socket()
+        sock = config.bind_socket()
     except SystemExit as exc:  # uvicorn exits when the address is in use
         raise provenance.ProvenanceError(
             f"cannot listen on {_url(config.host, config.port)}",
             hint="is another server running there? Choose another --port (0 picks a free one)",
         ) from exc
+    # listen at once: a client that comes while the workers start waits instead of being
+    # refused (the start-up line says the URL can be used)
+    sock.listen(config.backlog)
+    return sock
 
 
 # --- provenance serve ----------------------------------------------------------------------
+def setting(name: str, kind: click.ParamType[Any], default: float, text: str) -> Callable[[F], F]:
+    """A server limit (every one documented in docs/api.md)."""
+    return click.option(name, type=kind, default=default, show_default=True, help=text)
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -139,55 +161,14 @@ def _bind(config: uvicorn.Config) -> socket.socket:
     default="",
     help="The base URL clients use (behind a reverse proxy); default: the listening URL.",
 )
-@click.option(
-    "--max-record-bytes",
-    type=click.IntRange(256, 65535),
-    default=65535,
-    show_default=True,
-    help="Largest POST /v1/records body (413 above).",
-)
-@click.option(
-    "--max-upload-bytes",
-    type=click.IntRange(1024),
-    default=25 * 1024 * 1024,
-    show_default=True,
-    help="Largest image uploaded to /v1/matches/byContent (413 above).",
-)
-@click.option(
-    "--max-upload-pixels",
-    type=click.IntRange(1),
-    default=50_000_000,
-    show_default=True,
-    help="Pixel limit of an uploaded image (a decompression bomb is a 413).",
-)
-@click.option(
-    "--read-timeout",
-    type=click.FloatRange(0.1),
-    default=10.0,
-    show_default=True,
-    help="Seconds a request body may take to arrive (408 after).",
-)
-@click.option(
-    "--batch-max",
-    type=click.IntRange(1, 10_000),
-    default=512,
-    show_default=True,
-    help="Most submissions appended in one transaction (group commit).",
-)
-@click.option(
-    "--batch-wait",
-    type=click.FloatRange(0, 1),
-    default=0.002,
-    show_default=True,
-    help="Seconds the committer waits for more submissions to join a batch.",
-)
-@click.option(
-    "--max-results",
-    type=click.IntRange(1, 100),
-    default=10,
-    show_default=True,
-    help="Default number of records a look-up answers (maxResults overrides, up to 100).",
-)
+@setting("--max-record-bytes", click.IntRange(256, 65535), 65535, "Largest record body.")
+@setting("--max-upload-bytes", click.IntRange(1024), 25 << 20, "Largest byContent upload.")
+@setting("--max-upload-pixels", click.IntRange(1), 50_000_000, "Pixel limit of an upload.")
+@setting("--read-timeout", click.FloatRange(0.1), 10.0, "Seconds a body may take (408 after).")
+@setting("--batch-max", click.IntRange(1, 10_000), 512, "Most submissions per transaction.")
+@setting("--batch-wait", click.FloatRange(0, 1), 0.002, "Seconds a batch waits for more.")
+@setting("--max-results", click.IntRange(1, 100), 10, "Default number of look-up results.")
+@setting("--tile-cache-mb", click.IntRange(0, 65536), 64, "Memory for full tiles, per process.")
 @click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS),
@@ -221,6 +202,7 @@ def serve(
     batch_max: int,
     batch_wait: float,
     max_results: int,
+    tile_cache_mb: int,
     log_level: str,
     access_log: bool,
     graceful_timeout: float,
@@ -259,6 +241,7 @@ def serve(
         batch_max=batch_max,
         batch_wait_s=batch_wait,
         max_results=max_results,
+        tile_cache_bytes=tile_cache_mb * 1024 * 1024,
         public_url=public_url.rstrip("/"),
         busy_timeout_s=env.busy_timeout,
     )
@@ -273,6 +256,7 @@ def serve(
         "server_header": False,
         "proxy_headers": True,
         "lifespan": "on",
+        "log_config": _log_config(),
     }
 
     def announce(bound: int) -> None:
@@ -322,9 +306,11 @@ def _serve_workers(
     )
     sock = _bind(config)
     announce(sock.getsockname()[1])
-    with _clean_stop():
-        Multiprocess(config, sockets=[sock]).run()
+    supervisor = Multiprocess(config, sockets=[sock])  # installs its own signal handlers
+    supervisor.run()
     sock.close()
+    if any(w.process.exitcode == 3 for w in supervisor.processes):  # uvicorn: startup failed
+        fail("a worker could not start (see the log above)", None, 3)
 
 
 # --- provenance witness ----------------------------------------------------------------------
@@ -455,7 +441,13 @@ def witness_serve(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, server_header=False, lifespan="off"
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=_log_config(),
+        server_header=False,
+        lifespan="off",
     )
     sock = _bind(config)
     url = _url(host, sock.getsockname()[1]) + prefix.rstrip("/")

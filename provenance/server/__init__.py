@@ -24,15 +24,17 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 import provenance
+from provenance.server.background import BackgroundServer
 from provenance.server.committer import GroupCommitter
 from provenance.server.http import HTTPError, error_response
 from provenance.server.routes import ROUTES
 from provenance.server.settings import SETTINGS_ENV, ServeSettings
-from provenance.server.state import ServerState
+from provenance.server.state import ServerState, TileCache
 from provenance.server.witness_app import witness_vkey
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SETTINGS_ENV",
+    "BackgroundServer",
     "ServeSettings",
     "ServerState",
     "app_from_env",
@@ -80,7 +83,12 @@ def create_app(settings: ServeSettings, ledger: Ledger | None = None) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = ledger is None
         led = open_ledger(settings) if ledger is None else ledger
-        st = ServerState(settings, led, namespace=_namespace(led.origin))
+        st = ServerState(
+            settings,
+            led,
+            namespace=_namespace(led.origin),
+            tiles=TileCache(settings.tile_cache_bytes),
+        )
         if settings.witnesses:
             from provenance.server.cosigning import Cosigner
 
@@ -106,6 +114,7 @@ def create_app(settings: ServeSettings, ledger: Ledger | None = None) -> Starlet
 
     app = Starlette(routes=[*ROUTES, *C2PA_ROUTES, *PAGE_ROUTES], lifespan=lifespan)
     app.add_exception_handler(HTTPError, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _routing_error)  # type: ignore[arg-type]
     app.add_exception_handler(provenance.ProvenanceError, _library_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)
     return app
@@ -146,6 +155,22 @@ def _namespace(origin: str) -> str:
 
 async def _http_error(request: Request, exc: HTTPError) -> Response:
     return error_response(exc)
+
+
+_ROUTING_CODES = {404: "route.notFound", 405: "method.notAllowed"}
+
+
+async def _routing_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Starlette's own refusals (no such route, wrong method) as JSON errors too."""
+    code = _ROUTING_CODES.get(exc.status_code, "request.refused")
+    message = {
+        404: f"no such route: {request.url.path[:200]}",
+        405: f"{request.method} is not allowed on {request.url.path[:200]}",
+    }.get(exc.status_code, str(exc.detail))
+    response = error_response(HTTPError(exc.status_code, code, message))
+    if exc.headers:
+        response.headers.update(exc.headers)  # Allow: on a 405
+    return response
 
 
 _STATUS: dict[type[provenance.ProvenanceError], tuple[int, str]] = {}

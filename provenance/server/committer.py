@@ -11,6 +11,7 @@ never lost: the acknowledgement follows the commit.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -21,6 +22,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from provenance import Ledger, Record
     from provenance.publishing import SubmissionError, Submitted
+
+
+log = logging.getLogger("provenance.server.committer")
 
 
 class GroupCommitter:
@@ -81,6 +85,14 @@ class GroupCommitter:
                 return
 
     def _commit(self, batch: list[tuple[Record, Future[Submitted | SubmissionError]]]) -> None:
+        # A waiter that went away (its request was cancelled) cancelled its future: leave
+        # its record out. The others are marked running, so they can no longer be
+        # cancelled and resolving them cannot fail (which would kill this thread).
+        batch = [
+            (record, future) for record, future in batch if future.set_running_or_notify_cancel()
+        ]
+        if not batch:
+            return
         try:
             results = self._ledger.submit([record for record, _ in batch])
         except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
@@ -90,4 +102,7 @@ class GroupCommitter:
         for (_, future), result in zip(batch, results, strict=True):
             future.set_result(result)
         if self._on_commit is not None:
-            self._on_commit()
+            try:
+                self._on_commit()
+            except Exception:  # a cosigner failure must never stop the log
+                log.exception("the commit hook failed")

@@ -30,6 +30,7 @@ class ServeSettings:
         batch_max: submissions appended in one transaction at most (group commit).
         batch_wait_s: how long the committer waits for more submissions to join a batch.
         max_results: look-up answers at most this many records.
+        tile_cache_bytes: memory for full tiles and entry bundles (immutable) per process.
         public_url: the base URL printed and used in links (default from host and port).
     """
 
@@ -44,6 +45,7 @@ class ServeSettings:
     batch_max: int = 512
     batch_wait_s: float = 0.002
     max_results: int = 10
+    tile_cache_bytes: int = 64 * 1024 * 1024
     public_url: str = ""
     busy_timeout_s: float = 30.0
     extra: dict[str, str] = field(default_factory=dict)
