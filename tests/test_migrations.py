@@ -208,7 +208,7 @@ def test_a_failed_upgrade_leaves_the_ledger_untouched(
             and "records" in tables
             and schema_rev_in(connection) == "0003"
         ):
-                raise RuntimeError("simulated failure at the end of 0004")
+            raise RuntimeError("simulated failure at the end of 0004")
         real(connection, tables)
 
     monkeypatch.setattr(migrate, "create_triggers", failing)
