@@ -158,7 +158,7 @@ def test_derive_edit_history_verify(setup, tmp_path: Path, photos: list[Path]) -
         "--key",
         key,
         "--action",
-        "c2pa.color_adjustments",
+        "c2pa.adjustedColor",
         "--param",
         "brightness=1.2",
         "--param",
@@ -173,7 +173,7 @@ def test_derive_edit_history_verify(setup, tmp_path: Path, photos: list[Path]) -
     top = hist["records"][0]
     assert top["index"] == hist["root"] and top["type"] == "edit" and top["ok"]
     assert top["actions"] == [
-        {"action": "c2pa.color_adjustments", "params": {"brightness": 1.2, "note": "warmer"}}
+        {"action": "c2pa.adjustedColor", "params": {"brightness": 1.2, "note": "warmer"}}
     ]
     mid = steps[top["parents"][0]]
     assert [a["action"] for a in mid["actions"]] == ["c2pa.cropped", "c2pa.resized"]

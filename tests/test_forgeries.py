@@ -229,7 +229,7 @@ def test_declared_colour_edit_with_a_masked_region_is_implausible(
     child = lenv.tmp / "masked.jpg"
     masked.save(child, quality=92)
     res = lenv.ledger.derive(
-        [str(photos[1])], child, lenv.desk, [Action("c2pa.color_adjustments", {"brightness": 1.1})]
+        [str(photos[1])], child, lenv.desk, [Action("c2pa.adjustedColor", {"brightness": 1.1})]
     )
     assert res.status == "signed"  # the log takes it; the verifier judges it
     r = run_cli("--db", lenv.db, "verify", child, "--json")
