@@ -62,8 +62,7 @@ def open_cost(db: str) -> OpenCost:
 
         dbapi_conn.set_progress_handler(tick, VM_STEP)
 
-    def on_execute(_conn: Any, _cur: Any, _stmt: str, params: Any, _ctx: Any,
-                   many: bool) -> None:
+    def on_execute(_conn: Any, _cur: Any, _stmt: str, params: Any, _ctx: Any, many: bool) -> None:
         counts["statements"] += 1
         if isinstance(params, (list, tuple, dict)):
             counts["params"] += len(params)
@@ -116,16 +115,30 @@ def run(ctx: Ctx) -> Iterator[Row]:
     finally:
         store.close()
 
-    row_a = Row("6a", f"inclusion proof + verify, {size:,} records", "ms",
-                ours=median(t_incl) * 1e3, n=len(t_incl),
-                baseline_name="pymerkle prove_inclusion+verify (warm)",
-                target=Target("abs", "<", 1.0, "< 1 ms"))
-    row_b = Row("6b", f"consistency proof + verify, {size:,} records", "ms",
-                ours=median(t_cons) * 1e3, n=len(t_cons),
-                baseline_name="pymerkle prove_consistency+verify (warm)",
-                target=Target("abs", "<", 1.0, "< 1 ms"))
-    row_c = Row("6c", f"open {size:,}-record ledger: Store.open + frontier + root", "ms",
-                baseline_name="pymerkle cold root after restart")
+    row_a = Row(
+        "6a",
+        f"inclusion proof + verify, {size:,} records",
+        "ms",
+        ours=median(t_incl) * 1e3,
+        n=len(t_incl),
+        baseline_name="pymerkle prove_inclusion+verify (warm)",
+        target=Target("abs", "<", 1.0, "< 1 ms"),
+    )
+    row_b = Row(
+        "6b",
+        f"consistency proof + verify, {size:,} records",
+        "ms",
+        ours=median(t_cons) * 1e3,
+        n=len(t_cons),
+        baseline_name="pymerkle prove_consistency+verify (warm)",
+        target=Target("abs", "<", 1.0, "< 1 ms"),
+    )
+    row_c = Row(
+        "6c",
+        f"open {size:,}-record ledger: Store.open + frontier + root",
+        "ms",
+        baseline_name="pymerkle cold root after restart",
+    )
     opens = [open_cost(str(big.db)) for _ in range(ctx.sizes.reps + 1)][1:]
     row_c.ours, row_c.n = median([o.seconds for o in opens]) * 1e3, len(opens)
     if pm is not None:
@@ -137,13 +150,13 @@ def run(ctx: Ctx) -> Iterator[Row]:
             tree.prove_inclusion(1 + idx[0] % pm_n, pm_n)
             cold = time.perf_counter() - t0
             root = tree.get_root(pm_n)
-            pidx = [1 + i % pm_n for i in idx[1:ctx.sizes.reps * 3 + 1]]
+            pidx = [1 + i % pm_n for i in idx[1 : ctx.sizes.reps * 3 + 1]]
 
             def pm_incl(i: int) -> None:
                 pm.verify_inclusion(tree.get_leaf(i), root, tree.prove_inclusion(i, pm_n))
 
             t_pi = repeat_each([partial(pm_incl, i) for i in pidx])
-            pold = [max(1, m % pm_n) for m in olds[1:ctx.sizes.reps * 3 + 1]]
+            pold = [max(1, m % pm_n) for m in olds[1 : ctx.sizes.reps * 3 + 1]]
             proots = {m: tree.get_root(m) for m in pold}
 
             def pm_cons(m: int) -> None:
@@ -176,10 +189,20 @@ def run(ctx: Ctx) -> Iterator[Row]:
     c_small = [open_cost(str(small.db)) for _ in range(2)][1]
     c_big = opens[-1]
     ctx.details["6.open_cost"] = {"big": vars(c_big), "small": vars(c_small)}
-    yield Row("6d", f"open + frontier: SQLite VM instructions, {size:,} records", "ops",
-              ours=c_big.vm_instructions, n=1, baseline=c_small.vm_instructions, n_base=1,
-              baseline_name=f"same, {small.size:,}-record ledger", growth=True,
-              target=Target("ratio", "<", 10.0, "O(log n): big/small < 10x"),
-              note=(f"statements {c_big.statements} vs {c_small.statements}, bound parameters "
-                    f"(node keys asked for) {c_big.params} vs {c_small.params}; reading every "
-                    f"row would grow {size / small.size:,.0f}x"))
+    yield Row(
+        "6d",
+        f"open + frontier: SQLite VM instructions, {size:,} records",
+        "ops",
+        ours=c_big.vm_instructions,
+        n=1,
+        baseline=c_small.vm_instructions,
+        n_base=1,
+        baseline_name=f"same, {small.size:,}-record ledger",
+        growth=True,
+        target=Target("ratio", "<", 10.0, "O(log n): big/small < 10x"),
+        note=(
+            f"statements {c_big.statements} vs {c_small.statements}, bound parameters "
+            f"(node keys asked for) {c_big.params} vs {c_small.params}; reading every "
+            f"row would grow {size / small.size:,.0f}x"
+        ),
+    )

@@ -27,21 +27,25 @@ def _batch(ctx: Ctx) -> int:
 
 
 def _label(n: int) -> str:
-    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else (
-        f"{n // 1000}k" if n % 1000 == 0 else str(n))
+    return (
+        f"{n // 1_000_000}M"
+        if n >= 1_000_000 and n % 1_000_000 == 0
+        else (f"{n // 1000}k" if n % 1000 == 0 else str(n))
+    )
 
 
 def declared(ctx: Ctx) -> list[tuple[str, str]]:
     out = []
     for n in ctx.sizes.curve:
-        out += [(f"9a.{_label(n)}", f"append, batches of {_batch(ctx):,}, at {n:,} records"),
-                (f"9b.{_label(n)}", f"inclusion proof + verify at {n:,} records"),
-                (f"9c.{_label(n)}", f"open + frontier at {n:,} records")]
+        out += [
+            (f"9a.{_label(n)}", f"append, batches of {_batch(ctx):,}, at {n:,} records"),
+            (f"9b.{_label(n)}", f"inclusion proof + verify at {n:,} records"),
+            (f"9c.{_label(n)}", f"open + frontier at {n:,} records"),
+        ]
     return out
 
 
-def _ours(ctx: Ctx, n: int, rng: random.Random) -> tuple[list[float], list[float],
-                                                        list[float]]:
+def _ours(ctx: Ctx, n: int, rng: random.Random) -> tuple[list[float], list[float], list[float]]:
     """Append batch seconds, inclusion proof seconds, open seconds at size ``n``."""
     from provenance import merkle
 
@@ -51,8 +55,10 @@ def _ours(ctx: Ctx, n: int, rng: random.Random) -> tuple[list[float], list[float
     ledger = copy.open()
     try:
         sign_cp = fixtures.checkpoint_signer(ledger)
-        recs = [fixtures.to_new_records(fixtures.synth_records((3 * 10**9 + n + i, batch)))
-                for i in range(4)]
+        recs = [
+            fixtures.to_new_records(fixtures.synth_records((3 * 10**9 + n + i, batch)))
+            for i in range(4)
+        ]
         t_app = repeat_each([partial(ledger.store.append, r, sign_cp) for r in recs])[1:]
         store = ledger.store
         size = store.size()
@@ -91,8 +97,9 @@ def _merkletools(ctx: Ctx, n: int, rng: random.Random) -> tuple[list[float], lis
         if not mt.validate_proof(mt.get_proof(i), mt.get_leaf(i), root):
             raise RuntimeError("merkletools proof does not validate")
 
-    t_proof = repeat_each([partial(proof, i)
-                           for i in [rng.randrange(count) for _ in range(ctx.sizes.reps * 10)]])
+    t_proof = repeat_each(
+        [partial(proof, i) for i in [rng.randrange(count) for _ in range(ctx.sizes.reps * 10)]]
+    )
     return t_add, t_proof
 
 
@@ -117,15 +124,31 @@ def run(ctx: Ctx) -> Iterator[Row]:
         lab = _label(n)
         ctx.log(f"[row 9] scaling at {n:,} records")
         t_app, t_incl, opens = _ours(ctx, n, rng)
-        row_a = Row(f"9a.{lab}", f"append, batches of {batch:,}, at {n:,} records", "rec/s",
-                    ours=median([batch / t for t in t_app]), n=len(t_app),
-                    higher_is_better=True, baseline_name=f"merkletools add {batch:,} + make_tree")
-        row_b = Row(f"9b.{lab}", f"inclusion proof + verify at {n:,} records", "ms",
-                    ours=median(t_incl) * 1e3, n=len(t_incl),
-                    baseline_name="merkletools get_proof + validate_proof")
-        row_c = Row(f"9c.{lab}", f"open + frontier at {n:,} records", "ms",
-                    ours=median(opens) * 1e3, n=len(opens),
-                    baseline_name="pymerkle cold root after restart")
+        row_a = Row(
+            f"9a.{lab}",
+            f"append, batches of {batch:,}, at {n:,} records",
+            "rec/s",
+            ours=median([batch / t for t in t_app]),
+            n=len(t_app),
+            higher_is_better=True,
+            baseline_name=f"merkletools add {batch:,} + make_tree",
+        )
+        row_b = Row(
+            f"9b.{lab}",
+            f"inclusion proof + verify at {n:,} records",
+            "ms",
+            ours=median(t_incl) * 1e3,
+            n=len(t_incl),
+            baseline_name="merkletools get_proof + validate_proof",
+        )
+        row_c = Row(
+            f"9c.{lab}",
+            f"open + frontier at {n:,} records",
+            "ms",
+            ours=median(opens) * 1e3,
+            n=len(opens),
+            baseline_name="pymerkle cold root after restart",
+        )
         if mt_cls is not None:
             t_mt, t_mp = _merkletools(ctx, n, rng)
             row_a.baseline, row_a.n_base = median([batch / t for t in t_mt]), len(t_mt)

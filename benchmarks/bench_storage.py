@@ -36,21 +36,33 @@ def run(ctx: Ctx) -> Iterator[Row]:
         per: dict[str, float] = {}
         with contextlib.suppress(sqlite3.DatabaseError):
             for name, nbytes in con.execute(
-                    "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"):
+                "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+            ):
                 per[name] = nbytes / records
     finally:
         con.close()
     ctx.details["8.bytes_per_record_by_object"] = per
     breakdown = ", ".join(f"{k} {v:.0f}" for k, v in list(per.items())[:9])
     npz = big.db.with_name(big.db.name + ".phash.npz")
-    row = Row("8a", f"database bytes per record, {records:,} records", "B/rec",
-              ours=size / records, n=1, baseline_name="pymerkle SqliteTree, same entries",
-              target=Target("abs", "<", 1024, "< 1 KB"),
-              note=(f"file {size / 2**20:,.1f} MiB = {pages:,} pages x {page_size} B, "
-                    f"{free} free; record body {body:.0f} B on average; by object (B/rec): "
-                    f"{breakdown or 'dbstat unavailable'}"
-                    + (f"; plus <db>.phash.npz {npz.stat().st_size / records:.1f} B/rec"
-                       if npz.exists() else "")))
+    row = Row(
+        "8a",
+        f"database bytes per record, {records:,} records",
+        "B/rec",
+        ours=size / records,
+        n=1,
+        baseline_name="pymerkle SqliteTree, same entries",
+        target=Target("abs", "<", 1024, "< 1 KB"),
+        note=(
+            f"file {size / 2**20:,.1f} MiB = {pages:,} pages x {page_size} B, "
+            f"{free} free; record body {body:.0f} B on average; by object (B/rec): "
+            f"{breakdown or 'dbstat unavailable'}"
+            + (
+                f"; plus <db>.phash.npz {npz.stat().st_size / records:.1f} B/rec"
+                if npz.exists()
+                else ""
+            )
+        ),
+    )
     pm, why = pymerkle()
     if pm is not None:
         db = pymerkle_db(ctx, records)

@@ -22,7 +22,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from unittest import mock
 
 from benchmarks import fixtures
 from benchmarks.c2pa_baseline import C2pa
@@ -62,21 +61,25 @@ def declared(ctx: Ctx) -> list[tuple[str, str]]:
         ("4d", f"PerceptualIndex.search, {syn} synthetic hashes"),
         ("4e", f"perceptual index first open, {big} records: build + save"),
         ("4f", f"perceptual index open from cache, {big} records"),
+        ("4g", f"verify {ctx.sizes.verify_images} re-encoded 12 MP copies in one process"),
     ]
 
 
-def _importtime(cmd_args: list[str]) -> tuple[float, list[tuple[str, float]],
-                                              list[tuple[str, float]]]:
+def _importtime(
+    cmd_args: list[str],
+) -> tuple[float, list[tuple[str, float]], list[tuple[str, float]]]:
     """Total import ms, top-level packages by cumulative ms, modules by self ms."""
-    code = ("import sys; from provenance.cli import main; "
-            "sys.argv = ['provenance', *sys.argv[1:]]; main()")
+    code = (
+        "import sys; from provenance.cli import main; "
+        "sys.argv = ['provenance', *sys.argv[1:]]; main()"
+    )
     res = run_process([sys.executable, "-X", "importtime", "-c", code, *cmd_args])
     top: list[tuple[str, float]] = []
     own: list[tuple[str, float]] = []
     for line in res.stderr.splitlines():
         if not line.startswith("import time:") or "imported package" in line:
             continue
-        parts = line[len("import time:"):].split("|")
+        parts = line[len("import time:") :].split("|")
         if len(parts) != 3:
             continue
         self_us, cum_us, name = int(parts[0]), int(parts[1]), parts[2]
@@ -88,8 +91,7 @@ def _importtime(cmd_args: list[str]) -> tuple[float, list[tuple[str, float]],
     return total, sorted(top, key=lambda t: -t[1]), sorted(own, key=lambda t: -t[1])
 
 
-def _row3(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
-          c2pa: C2pa) -> Iterator[Row]:
+def _row3(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos, c2pa: C2pa) -> Iterator[Row]:
     from provenance.imaging import ImageProbe
     from provenance.ledger import Ledger
     from provenance.matching import image_digests
@@ -104,8 +106,14 @@ def _row3(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
     ccmd: list[str] = []
     if c2pa.available:
         c2pa.sign(pics.baseline, c2pa_file, thumbnail=True)
-        ccmd = [sys.executable, "-m", "benchmarks.child", "c2pa-read", str(c2pa_file),
-                str(c2pa.root_pem)]
+        ccmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.child",
+            "c2pa-read",
+            str(c2pa_file),
+            str(c2pa.root_pem),
+        ]
     runs, cruns = [], []
     cres = None
     for i in range(reps + 1):  # ours and the baseline take turns
@@ -119,13 +127,21 @@ def _row3(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
             if cres is not None:
                 cruns.append(cres.seconds)
     ours = median(runs) * 1e3
-    row = Row("3a", f"verify exact copy (chain depth 5, {big.size:,} records): process", "ms",
-              ours=ours, n=len(runs), baseline_name="python + c2pa-python Reader, process",
-              target=Target("ratio", ">=", 1 / 1.5, "<= 1.5x c2pa"))
+    row = Row(
+        "3a",
+        f"verify exact copy (chain depth 5, {big.size:,} records): process",
+        "ms",
+        ours=ours,
+        n=len(runs),
+        baseline_name="python + c2pa-python Reader, process",
+        target=Target("ratio", ">=", 1 / 1.5, "<= 1.5x c2pa"),
+    )
     if cres is not None:
         row.baseline, row.n_base = median(cruns) * 1e3, len(cruns)
-        row.note = (f"ours: exit 0 (verified), {ours / row.baseline:.2f}x the c2pa process; "
-                    f"c2pa: {cres.stdout.strip()}")
+        row.note = (
+            f"ours: exit 0 (verified), {ours / row.baseline:.2f}x the c2pa process; "
+            f"c2pa: {cres.stdout.strip()}"
+        )
     else:
         row.unavailable = c2pa.reason
     yield row
@@ -142,9 +158,14 @@ def _row3(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
                 raise RuntimeError(f"verify: {report.verdict}")
 
         t_ours = repeat(verify_once, ctx.sizes.reps)
-        row = Row("3b", "verify exact copy, in-process (LocalEvidence.verify_image)", "ms",
-                  ours=median(t_ours) * 1e3, n=len(t_ours),
-                  baseline_name="c2pa-python Reader, in-process")
+        row = Row(
+            "3b",
+            "verify exact copy, in-process (LocalEvidence.verify_image)",
+            "ms",
+            ours=median(t_ours) * 1e3,
+            n=len(t_ours),
+            baseline_name="c2pa-python Reader, in-process",
+        )
         if c2pa.available:
             t_c = repeat(lambda: c2pa.read(c2pa_file), ctx.sizes.reps)
             row.baseline, row.n_base = median(t_c) * 1e3, len(t_c)
@@ -165,29 +186,42 @@ def _row3(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
         }
         for s in VERIFY_STAGES:
             t = repeat(fns[s], ctx.sizes.reps)
-            yield Row(f"3s.{s}", f"  stage: {STAGE_TITLES[s]}", "ms", ours=median(t) * 1e3,
-                      n=len(t))
+            yield Row(
+                f"3s.{s}", f"  stage: {STAGE_TITLES[s]}", "ms", ours=median(t) * 1e3, n=len(t)
+            )
     finally:
         ledger.close()
 
     # start-up
     ver = [run_process([*provenance_cmd(), "--version"]).seconds for _ in range(reps + 1)][1:]
     bare = [run_process([sys.executable, "-c", "pass"]).seconds for _ in range(reps + 1)][1:]
-    yield Row("3c", "process start-up: provenance --version", "ms", ours=median(ver) * 1e3,
-              n=len(ver), baseline=median(bare) * 1e3, n_base=len(bare),
-              baseline_name="python -c pass")
+    yield Row(
+        "3c",
+        "process start-up: provenance --version",
+        "ms",
+        ours=median(ver) * 1e3,
+        n=len(ver),
+        baseline=median(bare) * 1e3,
+        n_base=len(bare),
+        baseline_name="python -c pass",
+    )
     total, top, own = _importtime(["--db", str(big.db), "verify", str(exact)])
     ctx.details["3.importtime_top_level_ms"] = top[:15]
     ctx.details["3.importtime_self_ms"] = own[:15]
-    yield Row("3d", "python -X importtime: verify's imports (sum, top level)", "ms",
-              ours=total, n=1,
-              note="top offenders (cumulative): " + ", ".join(
-                  f"{name} {ms:.0f} ms" for name, ms in top[:8]) + "; by self time: "
-              + ", ".join(f"{name} {ms:.0f}" for name, ms in own[:6]))
+    yield Row(
+        "3d",
+        "python -X importtime: verify's imports (sum, top level)",
+        "ms",
+        ours=total,
+        n=1,
+        note="top offenders (cumulative): "
+        + ", ".join(f"{name} {ms:.0f} ms" for name, ms in top[:8])
+        + "; by self time: "
+        + ", ".join(f"{name} {ms:.0f}" for name, ms in own[:6]),
+    )
 
 
-def _row4(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
-          c2pa: C2pa) -> Iterator[Row]:
+def _row4(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos, c2pa: C2pa) -> Iterator[Row]:
 
     from provenance import imaging
     from provenance.imaging import ImageProbe
@@ -218,20 +252,27 @@ def _row4(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
         t_search = repeat(lambda: index.search(q, imaging.PHASH64_MAX_DISTANCE), reps * 5)
         hits = index.search(q, imaging.PHASH64_MAX_DISTANCE)
         # baseline: the plain-Python scan a user would write over the same values
-        values = [v & (2**64 - 1) for batch in ledger.store.iter_perceptual("phash64")
-                  for _, v in batch]
+        values = [
+            v & (2**64 - 1) for batch in ledger.store.iter_perceptual("phash64") for _, v in batch
+        ]
         qu = q & (2**64 - 1)
 
         def py_scan() -> list[int]:
             return [i for i, v in enumerate(values) if (v ^ qu).bit_count() <= 10]
 
         t_py = repeat(py_scan, ctx.sizes.slow_reps)
-        yield Row("4a", f"PerceptualIndex.search, {n_idx:,} hashes", "ms",
-                  ours=median(t_search) * 1e3, n=len(t_search),
-                  baseline=median(t_py) * 1e3, n_base=len(t_py),
-                  baseline_name="plain Python XOR+bit_count loop",
-                  target=Target("abs", "<", 10.0, "< 10 ms"),
-                  note=f"{len(hits)} candidate(s) within 10 bits")
+        yield Row(
+            "4a",
+            f"PerceptualIndex.search, {n_idx:,} hashes",
+            "ms",
+            ours=median(t_search) * 1e3,
+            n=len(t_search),
+            baseline=median(t_py) * 1e3,
+            n_base=len(t_py),
+            baseline_name="plain Python XOR+bit_count loop",
+            target=Target("abs", "<", 10.0, "< 10 ms"),
+            note=f"{len(hits)} candidate(s) within 10 bits",
+        )
         values.clear()
 
         # 4b: Ledger.find with the image digests precomputed (the probe keeps them)
@@ -239,12 +280,19 @@ def _row4(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
         found = ledger.find(probe)
         t_find = repeat(lambda: ledger.find(probe), reps * 3)
         kinds = {m.kind for m in found.matches}
-        yield Row("4b", f"Ledger.find look-ups, re-encoded copy, {big.size:,} records", "ms",
-                  ours=median(t_find) * 1e3, n=len(t_find),
-                  target=Target("abs", "<", 10.0, "< 10 ms"),
-                  note=(f"digests precomputed; SHA-256 miss + content miss + perceptual "
-                        f"stage (pHash-64 and PDQ indexes, confirmation, record ids); "
-                        f"{len(found.matches)} match(es), kinds {sorted(kinds)}"))
+        yield Row(
+            "4b",
+            f"Ledger.find look-ups, re-encoded copy, {big.size:,} records",
+            "ms",
+            ours=median(t_find) * 1e3,
+            n=len(t_find),
+            target=Target("abs", "<", 10.0, "< 10 ms"),
+            note=(
+                f"digests precomputed; SHA-256 miss + content miss + perceptual "
+                f"stage (pHash-64 and PDQ indexes, confirmation, record ids); "
+                f"{len(found.matches)} match(es), kinds {sorted(kinds)}"
+            ),
+        )
 
     # 4c: the whole verify process on the re-encoded copy (exit 5: similar)
     work = ctx.scratch("verify4")
@@ -256,10 +304,15 @@ def _row4(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
         check_process(res, "provenance verify (re-encoded copy)", ok=(5,))
         if i:
             runs.append(res.seconds)
-    row = Row("4c", f"verify re-encoded copy ({big.size:,} records): process", "ms",
-              ours=median(runs) * 1e3, n=len(runs),
-              baseline_name="python + c2pa-python Reader, process",
-              note="ours: exit 5 (similar)")
+    row = Row(
+        "4c",
+        f"verify re-encoded copy ({big.size:,} records): process",
+        "ms",
+        ours=median(runs) * 1e3,
+        n=len(runs),
+        baseline_name="python + c2pa-python Reader, process",
+        note="ours: exit 5 (similar)",
+    )
     if c2pa.available:
         # c2pa on a re-encoded copy of a signed image: the manifest is gone
         signed = work / "c2pa-signed.jpg"
@@ -270,8 +323,16 @@ def _row4(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
             im.resize((2000, 1500)).save(work / "c2pa-reposted.jpg", quality=75)
         cruns = []
         for i in range(ctx.sizes.process_reps + 1):
-            res = run_process([sys.executable, "-m", "benchmarks.child", "c2pa-read",
-                               str(work / "c2pa-reposted.jpg"), str(c2pa.root_pem)])
+            res = run_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.child",
+                    "c2pa-read",
+                    str(work / "c2pa-reposted.jpg"),
+                    str(c2pa.root_pem),
+                ]
+            )
             if i:
                 cruns.append(res.seconds)
         row.baseline, row.n_base = median(cruns) * 1e3, len(cruns)
@@ -282,12 +343,69 @@ def _row4(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos,
     yield row
 
     yield _row4d(ctx)
-    yield Row("4e", f"perceptual index first open, {big.size:,} records: build + save", "ms",
-              ours=median(builds) * 1e3, n=len(builds),
-              note=f"reads every pHash-64 row, writes <db>.phash.npz ({cache_mib:.1f} MiB)")
-    yield Row("4f", f"perceptual index open from cache, {big.size:,} records", "ms",
-              ours=median(loads) * 1e3, n=len(loads),
-              note="np.load + a root check against the log")
+    yield Row(
+        "4e",
+        f"perceptual index first open, {big.size:,} records: build + save",
+        "ms",
+        ours=median(builds) * 1e3,
+        n=len(builds),
+        note=f"reads every pHash-64 row, writes <db>.phash.npz ({cache_mib:.1f} MiB)",
+    )
+    yield Row(
+        "4f",
+        f"perceptual index open from cache, {big.size:,} records",
+        "ms",
+        ours=median(loads) * 1e3,
+        n=len(loads),
+        note="np.load + a root check against the log",
+    )
+    yield _row4g(ctx, big, pics)
+
+
+def _row4g(ctx: Ctx, big: fixtures.BenchLedger, pics: fixtures.Photos) -> Row:
+    """Many re-encoded 12 MP copies verified by one ``verify --json`` process."""
+    import json
+
+    n = ctx.sizes.verify_images
+    folder = fixtures.reencoded_copies(ctx, pics.baseline, n)
+    files = sorted(str(p) for p in folder.iterdir() if p.suffix == ".jpg")
+    base = [*provenance_cmd(), "--db", str(big.db), "verify", "--json"]
+    many: list[float] = []
+    one: list[float] = []
+    for i in range(ctx.sizes.slow_reps + 1):  # the two kinds of run take turns
+        res = run_process([*base, *files])
+        check_process(res, "provenance verify (many re-encoded copies)", ok=(5,))
+        verdicts = [
+            json.loads(line).get("verdict")
+            for line in res.stdout.splitlines()
+            if line.startswith("{")
+        ]
+        if verdicts.count("similar") != n:
+            raise RuntimeError(f"verify of {n} copies: verdicts {verdicts[:5]}...")
+        r1 = run_process([*base, files[i % n]])
+        check_process(r1, "provenance verify (one re-encoded copy)", ok=(5,))
+        if i:
+            many.append(res.seconds)
+            one.append(r1.seconds)
+    rate = n / median(many)
+    marginal = (median(many) - median(one)) / max(1, n - 1)
+    return Row(
+        "4g",
+        f"verify {n} re-encoded 12 MP copies in one process ({big.size:,} records)",
+        "img/s",
+        ours=rate,
+        n=len(many),
+        baseline=1 / median(one),
+        n_base=len(one),
+        baseline_name="one verify process per image",
+        higher_is_better=True,
+        target=Target("abs", ">=", 20.0, ">= 20 images/s"),
+        note=(
+            f"`verify --json` with {n} paths: wall {median(many):.2f} s incl. start-up "
+            f"(one image: {median(one) * 1e3:.0f} ms); marginal "
+            f"{marginal * 1e3:.1f} ms per image; every verdict similar (exit 5)"
+        ),
+    )
 
 
 def _row4d(ctx: Ctx) -> Row:
@@ -299,14 +417,19 @@ def _row4d(ctx: Ctx) -> Row:
     n = ctx.sizes.synthetic_hashes
     rng = np.random.default_rng(4)
     syn = PerceptualIndex(None)
-    syn.load_arrays(np.arange(n, dtype=np.int64),
-                    rng.integers(0, 2**64, size=n, dtype=np.uint64), n)
+    syn.load_arrays(
+        np.arange(n, dtype=np.int64), rng.integers(0, 2**64, size=n, dtype=np.uint64), n
+    )
     it = iter([random.Random(i).getrandbits(63) for i in range(ctx.sizes.reps * 3 + 1)])
-    t_syn = repeat(lambda: syn.search(next(it), imaging.PHASH64_MAX_DISTANCE),
-                   ctx.sizes.reps * 3)
-    return Row("4d", f"PerceptualIndex.search, {n:,} synthetic hashes", "ms",
-               ours=median(t_syn) * 1e3, n=len(t_syn),
-               note="numpy XOR + bitwise_count over uint64; grows linearly with the log")
+    t_syn = repeat(lambda: syn.search(next(it), imaging.PHASH64_MAX_DISTANCE), ctx.sizes.reps * 3)
+    return Row(
+        "4d",
+        f"PerceptualIndex.search, {n:,} synthetic hashes",
+        "ms",
+        ours=median(t_syn) * 1e3,
+        n=len(t_syn),
+        note="numpy XOR + bitwise_count over uint64; grows linearly with the log",
+    )
 
 
 def run(ctx: Ctx) -> Iterator[Row]:

@@ -1,10 +1,14 @@
 """Entry points run as separate processes by the suite (``python -m benchmarks.child ...``).
 
-- ``audit DB``: run :func:`provenance.audit.audit_log` on a ledger; print JSON with the
+- ``audit DB [WORKERS]``: run ``Ledger.audit`` (:func:`provenance.audit.audit_log`) with
+  WORKERS signature-checking processes (default 1, as ``provenance log verify``) on a
+  ledger; print JSON with the
   record count, seconds, result and this process's own peak RSS (VmHWM, reset at start:
   ``ru_maxrss`` would include the RSS of the parent it was started from).
 - ``c2pa-read FILE ROOT_PEM``: a whole Python process that reads and validates a C2PA
   manifest with c2pa-python, trusting ROOT_PEM; exit 0 if the state is Trusted or Valid.
+- ``naive FOLDER``: the naive signing script (:func:`benchmarks.bench_sign.naive_pipeline`)
+  over every JPEG in FOLDER, in sorted order; prints the count.
 - ``rusage CMD...``: run CMD, then print the peak RSS of its largest process
   (``RUSAGE_CHILDREN``) as JSON on stderr's last line; exit with CMD's exit code.
 """
@@ -42,36 +46,53 @@ def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _audit(db: str) -> int:
-    from provenance.audit import audit_log
+def _audit(db: str, workers: int) -> int:
     from provenance.ledger import Ledger
 
     ledger = Ledger.open(db)
     try:
         size = ledger.size()
         t0 = time.perf_counter()
-        result = audit_log(ledger)
+        result = ledger.audit(workers=workers)
         seconds = time.perf_counter() - t0
     finally:
         ledger.close()
-    print(json.dumps({
-        "size": size, "records": result.records, "seconds": seconds, "ok": result.ok,
-        "problem": None if result.ok else f"{result.first_bad_index} {result.kind}",
-        "peak_rss_kib": peak_rss_kib(),
-        "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    }))
+    print(
+        json.dumps(
+            {
+                "size": size,
+                "records": result.records,
+                "seconds": seconds,
+                "ok": result.ok,
+                "problem": None if result.ok else f"{result.first_bad_index} {result.code}",
+                "workers": workers,
+                "peak_rss_kib": peak_rss_kib(),
+                "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            }
+        )
+    )
     return 0 if result.ok else 1
 
 
 def _c2pa_read(path: str, root_pem: str) -> int:
     import c2pa
 
-    settings = c2pa.Settings.from_dict(
-        {"trust": {"trust_anchors": Path(root_pem).read_text()}})
+    settings = c2pa.Settings.from_dict({"trust": {"trust_anchors": Path(root_pem).read_text()}})
     with c2pa.Context(settings) as ctx, c2pa.Reader(path, context=ctx) as reader:
         state = reader.get_validation_state()
     print(state)
     return 0 if state in ("Trusted", "Valid") else 1
+
+
+def _naive(folder: str) -> int:
+    from benchmarks.bench_sign import naive_pipeline
+
+    sign = naive_pipeline()
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix == ".jpg")
+    for p in files:
+        sign(p)
+    print(len(files))
+    return 0
 
 
 def _rusage(cmd: list[str]) -> int:
@@ -82,11 +103,13 @@ def _rusage(cmd: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[0] == "audit":
+    if len(argv) in (2, 3) and argv[0] == "audit":
         reset_peak_rss()
-        return _audit(argv[1])
+        return _audit(argv[1], int(argv[2]) if len(argv) == 3 else 1)
     if len(argv) == 3 and argv[0] == "c2pa-read":
         return _c2pa_read(argv[1], argv[2])
+    if len(argv) == 2 and argv[0] == "naive":
+        return _naive(argv[1])
     if len(argv) >= 2 and argv[0] == "rusage":
         return _rusage(argv[1:])
     print(__doc__, file=sys.stderr)

@@ -44,6 +44,7 @@ class Sizes:
     curve: tuple[int, ...]  # row 9
     audit: tuple[int, int]  # row 7: small and large log
     synthetic_hashes: int  # row 4: PerceptualIndex over this many synthetic hashes
+    pdq_lookup: tuple[int, ...]  # row 10: PdqIndex over these many synthetic hashes
     sign_images: int  # row 2 throughput
     verify_images: int  # row 4g: re-encoded 12 MP copies verified in one process
     rss_images: tuple[int, int]  # row 2 memory: few vs many images
@@ -59,6 +60,7 @@ FULL = Sizes(
     curve=(1_000, 10_000, 100_000, 1_000_000),
     audit=(100_000, 1_000_000),
     synthetic_hashes=10_000_000,
+    pdq_lookup=(1_000_000, 10_000_000),
     sign_images=200,
     verify_images=100,
     rss_images=(250, 1000),
@@ -74,6 +76,7 @@ SMOKE = Sizes(
     curve=(250, 500, 1_000, 2_000),
     audit=(1_000, 2_000),
     synthetic_hashes=100_000,
+    pdq_lookup=(100_000,),
     sign_images=10,
     verify_images=4,
     rss_images=(5, 20),
@@ -122,8 +125,12 @@ class Target:
         v = ours if self.kind == "abs" else ratio
         if v is None:
             return None
-        return {"<": v < self.value, "<=": v <= self.value,
-                ">": v > self.value, ">=": v >= self.value}[self.op]
+        return {
+            "<": v < self.value,
+            "<=": v <= self.value,
+            ">": v > self.value,
+            ">=": v >= self.value,
+        }[self.op]
 
 
 @dataclass
@@ -240,9 +247,18 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment for subprocesses: no passphrase variables, unbuffered output."""
     # PYTHONDONTWRITEBYTECODE is dropped so that, as after a normal ``pip install``, the
     # warm-up run leaves .pyc files and timed runs do not recompile sources.
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PROVENANCE_LOG_PASSPHRASE", "PROVENANCE_PASSPHRASE", "PROVENANCE_DB",
-                        "PROVENANCE_LOG_KEY", "PYTHONDONTWRITEBYTECODE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "PROVENANCE_LOG_PASSPHRASE",
+            "PROVENANCE_PASSPHRASE",
+            "PROVENANCE_DB",
+            "PROVENANCE_LOG_KEY",
+            "PYTHONDONTWRITEBYTECODE",
+        )
+    }
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -256,20 +272,36 @@ class ProcResult:
     stderr: str
     peak_tree_rss: int = 0  # bytes, sum over the process tree (sampled)
     peak_single_rss: int = 0  # bytes, largest single process (sampled)
+    cpu_root: float = 0.0  # CPU seconds (user + system) of the process itself (sampled)
+    cpu_children: float = 0.0  # CPU seconds of its descendants, last sample of each
 
 
-def run_process(cmd: Sequence[str], *, cwd: Path | None = None, sample_rss: bool = False,
-                timeout: float = 1800, env: dict[str, str] | None = None) -> ProcResult:
+def run_process(
+    cmd: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    sample_rss: bool = False,
+    timeout: float = 1800,
+    env: dict[str, str] | None = None,
+) -> ProcResult:
     """Run a command, timing its wall clock; optionally sample the RSS of its whole tree."""
     env = env if env is not None else child_env()
     if not sample_rss:
         t0 = time.perf_counter()
-        cp = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=timeout, check=False)
+        cp = subprocess.run(
+            list(cmd),
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         return ProcResult(time.perf_counter() - t0, cp.returncode, cp.stdout, cp.stderr)
     import psutil
 
     peak_tree = peak_single = 0
+    cpu: dict[int, float] = {}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=out, stderr=err, text=True)
@@ -285,6 +317,8 @@ def run_process(cmd: Sequence[str], *, cwd: Path | None = None, sample_rss: bool
                     for p in procs:
                         with contextlib.suppress(psutil.Error):
                             rss.append(p.memory_info().rss)
+                            t = p.cpu_times()
+                            cpu[p.pid] = t.user + t.system
                     if rss:
                         peak_tree = max(peak_tree, sum(rss))
                         peak_single = max(peak_single, max(rss))
@@ -302,7 +336,10 @@ def run_process(cmd: Sequence[str], *, cwd: Path | None = None, sample_rss: bool
         seconds = time.perf_counter() - t0
         out.seek(0)
         err.seek(0)
-        return ProcResult(seconds, code, out.read(), err.read(), peak_tree, peak_single)
+        root = cpu.pop(proc.pid, 0.0)
+        return ProcResult(
+            seconds, code, out.read(), err.read(), peak_tree, peak_single, root, sum(cpu.values())
+        )
 
 
 def check_process(res: ProcResult, what: str, ok: Sequence[int] = (0,)) -> None:
@@ -340,11 +377,20 @@ def _filesystem(path: Path) -> str:
 def git_revision() -> str:
     """The commit the library was measured at (``+dirty`` if provenance/ has local edits)."""
     try:
-        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True, timeout=10).stdout
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
-                                "provenance", "migrations"], capture_output=True, text=True,
-                               check=True, timeout=10).stdout
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "provenance", "migrations"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return rev.strip() + ("+dirty" if dirty.strip() else "")
@@ -352,8 +398,19 @@ def git_revision() -> str:
 
 def machine_info(cache: Path) -> dict[str, Any]:
     libs = {}
-    for dist in ("provenance", "Pillow", "ImageHash", "numpy", "SQLAlchemy", "cryptography",
-                 "rfc8785", "c2pa-python", "merkletools", "pymerkle", "psutil"):
+    for dist in (
+        "provenance",
+        "Pillow",
+        "ImageHash",
+        "numpy",
+        "SQLAlchemy",
+        "cryptography",
+        "rfc8785",
+        "c2pa-python",
+        "merkletools",
+        "pymerkle",
+        "psutil",
+    ):
         v = _version(dist)
         libs[dist] = v if v is not None else "not installed"
     libs["SQLite"] = sqlite3.sqlite_version
@@ -373,11 +430,13 @@ def machine_info(cache: Path) -> dict[str, Any]:
 
 def machine_line(info: dict[str, Any]) -> str:
     libs = ", ".join(f"{k} {v}" for k, v in info["libraries"].items())
-    return (f"machine: {info['cpu']} | {info['cores']} cores ({info['usable_cores']} usable) | "
-            f"{info['implementation']} {info['python']} | {info['os']} | "
-            f"cache fs {info['cache_fs']} | provenance at {info['revision']} | "
-            f"load average at start {_fmt_load(info['load_average'])}, at end "
-            f"{_fmt_load(info.get('load_average_end'))} | {libs}")
+    return (
+        f"machine: {info['cpu']} | {info['cores']} cores ({info['usable_cores']} usable) | "
+        f"{info['implementation']} {info['python']} | {info['os']} | "
+        f"cache fs {info['cache_fs']} | provenance at {info['revision']} | "
+        f"load average at start {_fmt_load(info['load_average'])}, at end "
+        f"{_fmt_load(info.get('load_average_end'))} | {libs}"
+    )
 
 
 def _fmt_load(load: Any) -> str:
@@ -408,8 +467,7 @@ def fmt_value(v: float | None, unit: str) -> str:
 
 
 def render_table(rows: Sequence[Row]) -> str:
-    header = ("row", "measurement", "ours", "baseline", "base median", "ratio", "target",
-              "status")
+    header = ("row", "measurement", "ours", "baseline", "base median", "ratio", "target", "status")
     lines = []
     body = []
     for r in rows:
@@ -423,14 +481,24 @@ def render_table(rows: Sequence[Row]) -> str:
         status: str = r.status
         if r.status == "ERROR":
             status = f"ERROR: {r.error}"
-        body.append((r.key, r.title, ours, r.baseline_name or "-", base,
-                     "-" if ratio is None else f"{ratio:.2f}x",
-                     r.target.text if r.target else "-", status))
-    widths = [max(len(header[i]), *(len(b[i]) for b in body)) if body else len(header[i])
-              for i in range(len(header))]
+        body.append(
+            (
+                r.key,
+                r.title,
+                ours,
+                r.baseline_name or "-",
+                base,
+                "-" if ratio is None else f"{ratio:.2f}x",
+                r.target.text if r.target else "-",
+                status,
+            )
+        )
+    widths = [
+        max(len(header[i]), *(len(b[i]) for b in body)) if body else len(header[i])
+        for i in range(len(header))
+    ]
     widths[-1] = len(header[-1])
-    fmt = "  ".join(f"{{:{'<' if i in (0, 1, 3, 6, 7) else '>'}{w}}}"
-                    for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:{'<' if i in (0, 1, 3, 6, 7) else '>'}{w}}}" for i, w in enumerate(widths))
     lines.append(fmt.format(*header).rstrip())
     lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
     for b in body:
@@ -444,8 +512,14 @@ def render_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: Path, info: dict[str, Any], rows: Sequence[Row], details: dict[str, Any],
-               argv: Sequence[str], seconds: float) -> None:
+def write_json(
+    path: Path,
+    info: dict[str, Any],
+    rows: Sequence[Row],
+    details: dict[str, Any],
+    argv: Sequence[str],
+    seconds: float,
+) -> None:
     doc = {
         "command": " ".join(["python", "-m", "benchmarks", *argv]),
         "machine": info,

@@ -34,8 +34,8 @@ from typing import Any
 
 from benchmarks.common import Ctx
 
-CACHE_VERSION = 2  # ledgers and pymerkle trees (2: records the library revision they were built at)
-IMAGES_VERSION = 1  # generated photographs and image sets
+CACHE_VERSION = 3  # ledgers and pymerkle trees (3: digest set 2, tone-edit chain)
+IMAGES_VERSION = 2  # generated photographs and image sets (2: tone-edit chain)
 CHAIN_LEN = 5
 KEY_SEED = bytes(range(7, 39))
 ORIGIN = "bench.provenance.local/log"
@@ -43,9 +43,12 @@ FIXED_TIME = "2026-11-26T12:00:00Z"
 DRAGONFLY = "lomiri-wallpapers-16.04__Dragonfly_by_Bolly.jpg"
 KLEIBER = "lomiri-wallpapers-20.04__Kleiber_by_Lukas_Baubkus.jpg"
 SMALL_SOURCES = (
-    "mate-backgrounds__Aqua.jpg", "mate-backgrounds__Garden.jpg",
-    "mate-backgrounds__LadyBird.jpg", "mate-backgrounds__TwoWings.jpg",
-    "mate-backgrounds__YellowFlower.jpg", "mate-backgrounds__Wood.jpg",
+    "mate-backgrounds__Aqua.jpg",
+    "mate-backgrounds__Garden.jpg",
+    "mate-backgrounds__LadyBird.jpg",
+    "mate-backgrounds__TwoWings.jpg",
+    "mate-backgrounds__YellowFlower.jpg",
+    "mate-backgrounds__Wood.jpg",
 )
 
 STATEMENT_TEMPLATE = (
@@ -60,7 +63,7 @@ RawRecord = tuple[bytes, bytes, bytes, bytes, int, bytes]
 
 
 def cache_tag() -> str:
-    from provenance.store import HEAD_REVISION
+    from provenance.store.schema import HEAD_REVISION
 
     return f"v{CACHE_VERSION}-s{HEAD_REVISION}"
 
@@ -105,8 +108,16 @@ def synth_records(args: tuple[int, int]) -> list[RawRecord]:
         sig = base64.b64encode(key.sign(st.encode())).decode()
         body = (RECORD_TEMPLATE % (sig, kid, st)).encode()
         ph = int.from_bytes(p64, "big")
-        out.append((body, hashlib.sha256(body).digest(), sha, content,
-                    ph - (1 << 64) if ph >= 1 << 63 else ph, pdq))
+        out.append(
+            (
+                body,
+                hashlib.sha256(body).digest(),
+                sha,
+                content,
+                ph - (1 << 64) if ph >= 1 << 63 else ph,
+                pdq,
+            )
+        )
     return out
 
 
@@ -114,9 +125,16 @@ def to_new_records(raw: Sequence[RawRecord]) -> list[Any]:
     from provenance.store import AssetIndex, NewRecord
 
     kid = bench_key().key_id
-    return [NewRecord(body=b, rid=rid, kind="capture", signer=kid,
-                      asset=AssetIndex(sha256=sha, content=content, phash64=p64, pdq=pdq))
-            for b, rid, sha, content, p64, pdq in raw]
+    return [
+        NewRecord(
+            body=b,
+            rid=rid,
+            kind="capture",
+            signer=kid,
+            asset=AssetIndex(sha256=sha, content=content, phash64=p64, pdq=pdq),
+        )
+        for b, rid, sha, content, p64, pdq in raw
+    ]
 
 
 def check_template() -> None:
@@ -126,10 +144,22 @@ def check_template() -> None:
     key = bench_key()
     [(body, rid, sha, content, p64, pdq)] = synth_records((12345, 1))
     start = body.index(b'"phash256":"') + len(b'"phash256":"')
-    p256 = body[start:start + 64].decode()
-    st = Statement(type="capture", time=FIXED_TIME, claims={}, asset=Asset(
-        sha256=sha.hex(), content=content.hex(), phash64=format(p64 & (2**64 - 1), "016x"),
-        phash256=p256, pdq=pdq.hex(), width=4000, height=3000, format="JPEG"))
+    p256 = body[start : start + 64].decode()
+    st = Statement(
+        type="capture",
+        time=FIXED_TIME,
+        claims={},
+        asset=Asset(
+            sha256=sha.hex(),
+            content=content.hex(),
+            phash64=format(p64 & (2**64 - 1), "016x"),
+            phash256=p256,
+            pdq=pdq.hex(),
+            width=4000,
+            height=3000,
+            format="JPEG",
+        ),
+    )
 
     class _Signer:
         key_id = key.key_id
@@ -179,7 +209,7 @@ def add_comment(data: bytes, text: str) -> bytes:
         raise ValueError("not a JPEG")
     pos = 2
     while pos + 4 <= len(data) and data[pos] == 0xFF and 0xE0 <= data[pos + 1] <= 0xEF:
-        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
     payload = text.encode("ascii")
     seg = b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload
     return data[:pos] + seg + data[pos:]
@@ -197,7 +227,7 @@ def vary_content(data: bytes, n: int) -> bytes:
         if data[pos] != 0xFF:
             raise ValueError("malformed JPEG segment list")
         marker = data[pos + 1]
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         if marker == 0xDB:
             if data[pos + 4] >> 4:
                 raise ValueError("16-bit quantisation tables are not supported here")
@@ -205,7 +235,7 @@ def vary_content(data: bytes, n: int) -> bytes:
             if not 0 <= n < 200 * 200:
                 raise ValueError("n out of range")
             entries = bytes((40 + n // 200, 40 + n % 200))
-            return data[:last - 1] + entries + data[last + 1:]
+            return data[: last - 1] + entries + data[last + 1 :]
         if marker == 0xDA:
             break
         pos += 2 + length
@@ -235,24 +265,29 @@ def photos(ctx: Ctx) -> Photos:
         with Image.open(ctx.corpus / DRAGONFLY) as src:
             src.load()
             full = src.convert("RGB")
-        w, h = full.size
-        for i in range(CHAIN_LEN - 1):
-            m = 0.01 * (i + 1)  # crops of 1..4 % per side: distinct bytes and pixels
-            box = (round(w * m), round(h * m), round(w * (1 - m)), round(h * (1 - m)))
-            full.crop(box).resize((4000, 3000), Image.Resampling.BILINEAR).save(
-                tmp / f"chain{i}.jpg", quality=90, progressive=False)
         base = full.resize((4000, 3000), Image.Resampling.LANCZOS)
+        for i in range(CHAIN_LEN - 1):
+            # slight tone changes (2..8 % brighter): distinct bytes and pixels, same size,
+            # within the plausibility bounds of the declared colour adjustments
+            gain = 1.08 - 0.02 * i
+            base.point(lambda v, g=gain: min(255, round(v * g))).save(
+                tmp / f"chain{i}.jpg", quality=90, progressive=False
+            )
         base.save(tmp / "baseline-12mp.jpg", quality=90, progressive=False)
         base.resize((2000, 1500), Image.Resampling.LANCZOS).save(
-            tmp / "reencoded-2000x1500-q75.jpg", quality=75)
+            tmp / "reencoded-2000x1500-q75.jpg", quality=75
+        )
         (tmp / "done.json").write_text("{}")
         root.parent.mkdir(parents=True, exist_ok=True)
         publish(tmp, root)
-    chain = (*(root / f"chain{i}.jpg" for i in range(CHAIN_LEN - 1)),
-             root / "baseline-12mp.jpg")
-    return Photos(progressive=ctx.corpus / DRAGONFLY, baseline=root / "baseline-12mp.jpg",
-                  large=ctx.corpus / KLEIBER, chain=chain,
-                  reencoded=root / "reencoded-2000x1500-q75.jpg")
+    chain = (*(root / f"chain{i}.jpg" for i in range(CHAIN_LEN - 1)), root / "baseline-12mp.jpg")
+    return Photos(
+        progressive=ctx.corpus / DRAGONFLY,
+        baseline=root / "baseline-12mp.jpg",
+        large=ctx.corpus / KLEIBER,
+        chain=chain,
+        reencoded=root / "reencoded-2000x1500-q75.jpg",
+    )
 
 
 _SOURCES: dict[str, Any] = {}
@@ -278,13 +313,16 @@ def _make_image(args: tuple[str, str, int, int, int, str]) -> None:
     if img.size != (width, height):
         img = img.resize((width, height), Image.Resampling.BILINEAR)
     for _ in range(16):
-        img.putpixel((rng.randrange(width), rng.randrange(height)),
-                     (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+        img.putpixel(
+            (rng.randrange(width), rng.randrange(height)),
+            (rng.randrange(256), rng.randrange(256), rng.randrange(256)),
+        )
     img.save(out, quality=rng.choice((85, 88, 90, 92, 95)), progressive=False)
 
 
-def image_set(ctx: Ctx, name: str, count: int, size: tuple[int, int],
-              sources: Sequence[str]) -> Path:
+def image_set(
+    ctx: Ctx, name: str, count: int, size: tuple[int, int], sources: Sequence[str]
+) -> Path:
     """A folder of ``count`` distinct JPEGs of ``size`` made from corpus photos (cached)."""
     root = ctx.cache / f"images-{images_tag()}" / f"{name}-{count}-{size[0]}x{size[1]}"
     if (root / "done.json").exists():
@@ -293,8 +331,17 @@ def image_set(ctx: Ctx, name: str, count: int, size: tuple[int, int],
     tmp = root.with_name(f".{root.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    jobs = [(str(ctx.corpus / sources[i % len(sources)]), str(tmp / f"img{i:05d}.jpg"),
-             size[0], size[1], 1000 * count + i, name) for i in range(count)]
+    jobs = [
+        (
+            str(ctx.corpus / sources[i % len(sources)]),
+            str(tmp / f"img{i:05d}.jpg"),
+            size[0],
+            size[1],
+            1000 * count + i,
+            name,
+        )
+        for i in range(count)
+    ]
     t0 = time.perf_counter()
     if count >= 50:
         with ProcessPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
@@ -317,8 +364,10 @@ def _reencode(args: tuple[str, str, int]) -> None:
         img = im.convert("RGB")
     w, h = img.size
     for _ in range(16):
-        img.putpixel((rng.randrange(w), rng.randrange(h)),
-                     (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+        img.putpixel(
+            (rng.randrange(w), rng.randrange(h)),
+            (rng.randrange(256), rng.randrange(256), rng.randrange(256)),
+        )
     img.save(out, quality=70 + seed % 25, progressive=False)
 
 
@@ -399,8 +448,10 @@ def build_ledger(ctx: Ctx, n: int, *, chain: bool) -> BenchLedger:
         problem = _cache_problem(cached)
         if problem is None:
             return cached
-        ctx.log(f"[fixtures] cached ledger {root} is not accepted by this version of the "
-                f"library ({problem}); rebuilding it")
+        ctx.log(
+            f"[fixtures] cached ledger {root} is not accepted by this version of the "
+            f"library ({problem}); rebuilding it"
+        )
         shutil.rmtree(root, ignore_errors=True)
     extra = CHAIN_LEN if chain else 0
     if n < 1 + extra:
@@ -435,19 +486,30 @@ def build_ledger(ctx: Ctx, n: int, *, chain: bool) -> BenchLedger:
             append_s += time.perf_counter() - t0
             appended += len(recs)
             if time.perf_counter() - last_log > 30:
-                ctx.log(f"[fixtures]   {appended:,}/{synthetic:,} appended "
-                        f"({appended / append_s:,.0f} rec/s in Store.append)")
+                ctx.log(
+                    f"[fixtures]   {appended:,}/{synthetic:,} appended "
+                    f"({appended / append_s:,.0f} rec/s in Store.append)"
+                )
                 last_log = time.perf_counter()
-        info.update(synthetic=synthetic, batch=batch, append_seconds=append_s,
-                    append_rate=appended / append_s if append_s else None)
+        info.update(
+            synthetic=synthetic,
+            batch=batch,
+            append_seconds=append_s,
+            append_rate=appended / append_s if append_s else None,
+        )
         if chain and pics is not None:
             res = ledger.sign([pics.chain[0]], key, claims={"author": "bench"})
             if res[0].status != "signed" or res[0].record_id is None:
                 raise RuntimeError(f"chain capture not signed: {res[0]}")
             rids = [res[0].record_id]
             for i, img in enumerate(pics.chain[1:], start=1):
-                r = ledger.derive([rids[-1]], img, key, [Action(
-                    "c2pa.color_adjustments", {"step": i})], claims={"author": "bench"})
+                r = ledger.derive(
+                    [rids[-1]],
+                    img,
+                    key,
+                    [Action("c2pa.color_adjustments", {"step": i})],
+                    claims={"author": "bench"},
+                )
                 if r.status != "signed" or r.record_id is None:
                     raise RuntimeError(f"chain step {i} not signed: {r}")
                 rids.append(r.record_id)
@@ -461,8 +523,10 @@ def build_ledger(ctx: Ctx, n: int, *, chain: bool) -> BenchLedger:
     _wal_checkpoint(tmp / "ledger.db")
     (tmp / "done.json").write_text(json.dumps(info, indent=2))
     publish(tmp, root)
-    ctx.log(f"[fixtures] built {n:,} records in {info['build_seconds']:.1f} s "
-            f"(Store.append {info.get('append_rate') or 0:,.0f} rec/s)")
+    ctx.log(
+        f"[fixtures] built {n:,} records in {info['build_seconds']:.1f} s "
+        f"(Store.append {info.get('append_rate') or 0:,.0f} rec/s)"
+    )
     return BenchLedger(root, n, info)
 
 

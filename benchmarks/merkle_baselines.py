@@ -29,8 +29,10 @@ def merkletools() -> tuple[Any, str]:
             warnings.simplefilter("ignore")
             from merkletools import MerkleTools
     except Exception as exc:  # noqa: BLE001 - report why, keep going
-        return None, (f"merkletools does not import ({type(exc).__name__}: {exc}); "
-                      "pip install --no-deps merkletools")
+        return None, (
+            f"merkletools does not import ({type(exc).__name__}: {exc}); "
+            "pip install --no-deps merkletools"
+        )
     return MerkleTools, ""
 
 

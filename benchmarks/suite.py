@@ -37,6 +37,7 @@ MODULES: dict[str, tuple[str, tuple[int, ...]]] = {
     "audit": ("benchmarks.bench_audit", (7,)),
     "storage": ("benchmarks.bench_storage", (8,)),
     "scaling": ("benchmarks.bench_scaling", (9,)),
+    "lookup": ("benchmarks.bench_pdq_lookup", (10,)),
 }
 
 
@@ -66,14 +67,16 @@ def select(only: str | None) -> list[str]:
     return out
 
 
-def make_ctx(*, smoke: bool, cache: Path | None, tmp: Path,
-             log: Callable[[str], None] | None = None) -> Ctx:
+def make_ctx(
+    *, smoke: bool, cache: Path | None, tmp: Path, log: Callable[[str], None] | None = None
+) -> Ctx:
     import os
 
     cache = cache or Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
     cache.mkdir(parents=True, exist_ok=True)
-    ctx = Ctx(smoke=smoke, sizes=SMOKE if smoke else FULL, cache=cache, tmp=tmp,
-              corpus=find_corpus())
+    ctx = Ctx(
+        smoke=smoke, sizes=SMOKE if smoke else FULL, cache=cache, tmp=tmp, corpus=find_corpus()
+    )
     if log is not None:
         ctx.log = log
     return ctx
@@ -86,19 +89,32 @@ def declared_keys(*, smoke: bool, topics: Sequence[str] | None = None) -> list[s
         return [k for t in (topics or list(MODULES)) for k, _ in load(t).declared(ctx)]
 
 
-def run(argv: Sequence[str], *, smoke: bool, only: str | None, json_path: Path | None,
-        cache: Path | None, keep_tmp: bool) -> int:
+def run(
+    argv: Sequence[str],
+    *,
+    smoke: bool,
+    only: str | None,
+    json_path: Path | None,
+    cache: Path | None,
+    keep_tmp: bool,
+) -> int:
     import os
 
-    for var in ("PROVENANCE_LOG_PASSPHRASE", "PROVENANCE_PASSPHRASE", "PROVENANCE_DB",
-                "PROVENANCE_LOG_KEY"):
+    for var in (
+        "PROVENANCE_LOG_PASSPHRASE",
+        "PROVENANCE_PASSPHRASE",
+        "PROVENANCE_DB",
+        "PROVENANCE_LOG_KEY",
+    ):
         os.environ.pop(var, None)
     t_start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="provenance-bench-run-"))
     ctx = make_ctx(smoke=smoke, cache=cache, tmp=tmp)
     if not (ctx.corpus / DRAGONFLY_CHECK).exists():
-        print(f"error: photo corpus not found at {ctx.corpus} (set PROVENANCE_CORPUS)",
-              file=sys.stderr)
+        print(
+            f"error: photo corpus not found at {ctx.corpus} (set PROVENANCE_CORPUS)",
+            file=sys.stderr,
+        )
         return 3
     info = machine_info(ctx.cache)
     rows: list[Row] = []
@@ -135,8 +151,10 @@ def run(argv: Sequence[str], *, smoke: bool, only: str | None, json_path: Path |
     if end_rev != info["revision"]:
         info["revision"] = f"{info['revision']} (changed to {end_rev} during the run!)"
     mode = "smoke" if smoke else "full"
-    print(f"provenance benchmarks ({mode} sizes), {seconds:.0f} s; "
-          f"command: python -m benchmarks {' '.join(argv)}".rstrip())
+    print(
+        f"provenance benchmarks ({mode} sizes), {seconds:.0f} s; "
+        f"command: python -m benchmarks {' '.join(argv)}".rstrip()
+    )
     print(machine_line(info))
     print()
     print(render_table(rows))

@@ -102,8 +102,17 @@ _Task = tuple[int, bytes, bytes, bytes]  # (index, public key, signature, messag
 
 
 def _verify_batch(tasks: Sequence[_Task]) -> list[int]:
-    """The indices whose signature does not verify (runs in a worker process)."""
-    return [idx for idx, pub, sig, msg in tasks if not PublicKey(pub).verify(sig, msg)]
+    """The indices whose signature does not verify (runs in a worker process); one key
+    object per distinct signer of the batch."""
+    keys: dict[bytes, PublicKey] = {}
+    bad = []
+    for idx, pub, sig, msg in tasks:
+        key = keys.get(pub)
+        if key is None:
+            key = keys[pub] = PublicKey(pub)
+        if not key.verify(sig, msg):
+            bad.append(idx)
+    return bad
 
 
 class SignatureChecks:

@@ -46,23 +46,33 @@ def has_subfolders(paths: Iterable[str | os.PathLike[str]]) -> bool:
     return any(Path(p).is_dir() and any(c.is_dir() for c in Path(p).iterdir()) for p in paths)
 
 
-def digest_one(path: str, data: bytes | None = None) -> Asset | str:
-    """The asset digests of one file, or the error message (picklable, for workers)."""
+def digest_one(path: str, data: bytes | None = None, *, threads: bool = False) -> Asset | str:
+    """The asset digests of one file, or the error message (picklable, for workers).
+
+    ``threads``: let the probe use a helper thread (one image at a time in this process);
+    pool workers do not, the pool already fills the cores.
+    """
     from provenance.imaging import ImageProbe, read_image_bytes
 
     try:
         if data is None:
             data = read_image_bytes(path)
-        return ImageProbe(data, name=path).asset()
+        return ImageProbe(data, name=path, threads=threads).asset()
     except ImageError as exc:
         return str(exc)
 
 
 def _worker_init() -> None:
-    """Workers ignore Ctrl-C (the parent stops the pool) and use one thread each."""
+    """Workers ignore Ctrl-C (the parent stops the pool) and use one thread each; they
+    import the digest path (Pillow's JPEG decoder, numpy, PDQ) as they start, side by side,
+    rather than one after the other inside their first image."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import provenance.pdq  # noqa: F401 (numpy with it)
+    from provenance.imaging import supported_formats
+
+    supported_formats()  # Pillow and its decoders
 
 
 def digest_many(paths: list[str], workers: int) -> Iterator[tuple[str, Asset | str]]:
@@ -70,7 +80,7 @@ def digest_many(paths: list[str], workers: int) -> Iterator[tuple[str, Asset | s
     (1: in this process). At most ``4 * workers`` images are in flight."""
     if workers <= 1:
         for path in paths:
-            yield path, digest_one(path)
+            yield path, digest_one(path, threads=True)
         return
     window = max(4, workers * 4)
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)

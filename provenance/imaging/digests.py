@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from provenance.imaging.content import Decoded, decode_pass
@@ -63,10 +65,18 @@ class ImageProbe:
     images; DecompressionBombError for images over the pixel or decode-work limits.
     """
 
-    def __init__(self, data: bytes, *, name: str = "<bytes>", max_pixels: int | None = None):
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        name: str = "<bytes>",
+        max_pixels: int | None = None,
+        threads: bool = False,
+    ):
         self.data = data
         self.name = name
         self.limit = resolve_max_pixels(max_pixels)
+        self.threads = threads
         self.sha256 = file_sha256(data)
         self._jpeg: JpegInfo | None = None
         self._decoded: Decoded | None = None
@@ -150,10 +160,11 @@ class ImageProbe:
         self._walk()  # the bounds come first: nothing is decoded before them
         image, fmt = open_image(self.data, self.name, self.limit)
         self._format = fmt
+        pool = _helper() if self.threads else None
         with pillow_errors(self.name, fmt):
             image.draft("RGB", (PERCEPTUAL_MIN_SIDE, PERCEPTUAL_MIN_SIDE))
             image.load()
-            return hashes_of(reduced_grey(orient(image), self.name), with_pdq=True)
+            return hashes_of(reduced_grey(orient(image), self.name), with_pdq=True, pool=pool)
 
     def size(self) -> tuple[int, int, int]:
         """(width, height, frames) as displayed (orientation applied)."""
@@ -167,9 +178,19 @@ class ImageProbe:
         return decoded.width, decoded.height, decoded.frames
 
     def asset(self) -> Asset:
-        """Every digest of digest set 2, as a record's asset."""
+        """Every digest of digest set 2, as a record's asset.
+
+        With ``threads`` (one image at a time in this process, a core to spare), a JPEG's
+        content digest is computed in a helper thread while this one decodes: hashing and
+        Pillow's decoder both release the GIL. The digests are the same either way.
+        """
         from provenance.records import Asset
 
+        if self.threads and self.is_jpeg and self._content is None:
+            self._walk()  # the bounds first, in this thread: errors surface here
+            later = _helper().submit(self.content)
+            self.perceptual()
+            later.result()
         hashes = self.perceptual()
         width, height, frames = self.size()
         return Asset(
@@ -184,6 +205,19 @@ class ImageProbe:
             phash256=hashes.phash256,
             pdq=hashes.pdq,
         )
+
+
+_HELPER: ThreadPoolExecutor | None = None
+_HELPER_LOCK = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """One helper thread, shared by every probe of this process (created on first use)."""
+    global _HELPER
+    with _HELPER_LOCK:
+        if _HELPER is None:
+            _HELPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provenance-digest")
+        return _HELPER
 
 
 def digest_bytes(data: bytes, *, name: str = "<bytes>", max_pixels: int | None = None) -> Asset:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     import numpy as np
     import numpy.typing as npt
     from PIL import Image
@@ -136,9 +138,21 @@ def _bits_to_hex(bits: npt.NDArray[np.bool_]) -> str:
     return packed.tobytes().hex()
 
 
-def hashes_of(grey: Image.Image, *, with_pdq: bool) -> PerceptualHashes:
-    """pHash-64, pHash-256 and (``with_pdq``) PDQ of the reduced greyscale image."""
-    p64, p256 = phash(grey, 8), phash(grey, 16)
+def hashes_of(
+    grey: Image.Image, *, with_pdq: bool, pool: Executor | None = None
+) -> PerceptualHashes:
+    """pHash-64, pHash-256 and (``with_pdq``) PDQ of the reduced greyscale image.
+
+    With ``pool``, pHash-64 is computed in one of its threads while this one computes the
+    rest (Pillow's resampling releases the GIL): the same hashes, sooner when a core is
+    free.
+    """
+    if pool is not None:
+        later = pool.submit(phash, grey, 8)
+        p256 = phash(grey, 16)
+        p64 = later.result()
+    else:
+        p64, p256 = phash(grey, 8), phash(grey, 16)
     if not with_pdq:
         return PerceptualHashes(p64, p256)
     import numpy as np

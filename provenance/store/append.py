@@ -121,11 +121,11 @@ def size_of(conn: Connection) -> int:
 def fetch_nodes(conn: Connection, ids: Any) -> dict[tuple[int, int], bytes]:
     wanted = {merkle.node_key(level, index): (level, index) for level, index in ids}
     out: dict[tuple[int, int], bytes] = {}
+    table = _quote(conn, "nodes")
     for chunk in chunks(sorted(wanted), 500):
-        for key, h in conn.execute(
-            select(s.nodes.c.key, s.nodes.c.hash).where(s.nodes.c.key.in_(chunk))
-        ):
-            out[wanted[key]] = h
+        sql = f"SELECT {_quote(conn, 'key')}, hash FROM {table} WHERE {_quote(conn, 'key')} IN "
+        for key, h in conn.exec_driver_sql(f"{sql}({_marks(conn, len(chunk))})", tuple(chunk)):
+            out[wanted[key]] = bytes(h)
     return out
 
 
@@ -220,14 +220,28 @@ class Known:
 
 def _records_with_keys(conn: Connection, keys: Sequence[int]) -> list[tuple[int, bytes]]:
     out: list[tuple[int, bytes]] = []
+    table = _quote(conn, "records")
     for chunk in chunks(sorted(set(keys)), 500):
-        out.extend(
-            (i, b)
-            for i, b in conn.execute(
-                select(s.records.c.idx, s.records.c.body).where(s.records.c.rid_key.in_(chunk))
-            )
-        )
+        # plain SQL: SQLAlchemy's coercion of every IN literal cost more than the query
+        sql = f"SELECT idx, body FROM {table} WHERE rid_key IN ({_marks(conn, len(chunk))})"
+        out.extend((int(i), bytes(b)) for i, b in conn.exec_driver_sql(sql, tuple(chunk)))
     return out
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return str(conn.dialect.identifier_preparer.quote(name))
+
+
+def _marks(conn: Connection, n: int, start: int = 1) -> str:
+    """``n`` positional parameter markers in the driver's style."""
+    style = conn.dialect.paramstyle
+    if style == "qmark":
+        return ", ".join("?" for _ in range(n))
+    if style in ("format", "pyformat"):
+        return ", ".join("%s" for _ in range(n))
+    if style == "numeric":
+        return ", ".join(f":{i}" for i in range(start, start + n))
+    raise NotImplementedError(f"driver paramstyle {style!r}")  # named styles take no tuples
 
 
 def _confirmed(
@@ -238,30 +252,42 @@ def _confirmed(
     for digest, name in wanted:
         by_key.setdefault(prefix_key(digest), []).append((digest, name))
     out: dict[bytes, int] = {}
+    col, assets, records = _quote(conn, column), _quote(conn, "assets"), _quote(conn, "records")
     for chunk in chunks(sorted(by_key), 500):
-        rows = conn.execute(
-            select(s.assets.c[column], s.records.c.idx, s.records.c.body)
-            .join(s.records, s.records.c.idx == s.assets.c.idx)
-            .where(s.assets.c[column].in_(chunk))
-            .order_by(s.records.c.idx)
+        sql = (
+            f"SELECT a.{col}, r.idx, r.body FROM {assets} a JOIN {records} r ON r.idx = a.idx "
+            f"WHERE a.{col} IN ({_marks(conn, len(chunk))}) ORDER BY r.idx"
         )
-        for key, idx, body in rows:
+        for key, idx, body in conn.exec_driver_sql(sql, tuple(chunk)):
             for digest, name in by_key[key]:
-                if digest not in out and body_has(body, name, digest.hex()):
-                    out[digest] = idx
+                if digest not in out and body_has(bytes(body), name, digest.hex()):
+                    out[digest] = int(idx)
     return out
 
 
 # --- placing each record ---------------------------------------------------------------------
 @dataclass(slots=True)
 class Rows:
-    records: list[dict[str, Any]] = field(default_factory=list)
-    assets: list[dict[str, Any]] = field(default_factory=list)
-    parents: list[dict[str, Any]] = field(default_factory=list)
-    nodes: list[dict[str, Any]] = field(default_factory=list)
-    keys: list[dict[str, Any]] = field(default_factory=list)
-    revocations: list[dict[str, Any]] = field(default_factory=list)
+    """The placed rows, each a tuple in its table's column order (:data:`_COLUMNS`)."""
+
+    records: list[tuple[Any, ...]] = field(default_factory=list)
+    assets: list[tuple[Any, ...]] = field(default_factory=list)
+    parents: list[tuple[Any, ...]] = field(default_factory=list)
+    nodes: list[tuple[Any, ...]] = field(default_factory=list)
+    keys: list[tuple[Any, ...]] = field(default_factory=list)
+    revocations: list[tuple[Any, ...]] = field(default_factory=list)
     key_events: list[tuple[int, bytes]] = field(default_factory=list)
+
+
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "records": ("idx", "rid_key", "body"),
+    "assets": ("idx", "sha_key", "content_key", "phash64", "pdq"),
+    "parents": ("child", "position", "parent"),
+    "keys": ("key_id", "idx", "name"),
+    "revocations": ("key_id", "idx"),
+    "nodes": ("key", "hash"),
+}
+"""The columns :func:`write` fills, in the order of the tuples in :class:`Rows`."""
 
 
 def existing_index(rec: NewRecord, known: Known) -> int | None:
@@ -308,7 +334,7 @@ def place(
             raise LogIntegrityError(
                 f"parent sha256:{prid.hex()} is a {known.kinds.get(pidx)} record, not an image"
             )
-        rows.parents.append({"child": idx, "position": pos, "parent": pidx})
+        rows.parents.append((idx, pos, pidx))
     if rec.registers_key is not None:
         if rec.registers_key == log_key_id:
             raise KeyStateError("the log key cannot be registered as a signer")
@@ -319,38 +345,36 @@ def place(
             raise KeyStateError(f"a key named {name!r} is already registered")
         known.keys[rec.registers_key] = idx
         known.names.add(name)
-        rows.keys.append({"key_id": rec.registers_key, "idx": idx, "name": name})
+        rows.keys.append((rec.registers_key, idx, name))
     if rec.revokes_key is not None:
         if rec.revokes_key in known.revoked:
             raise KeyStateError(f"key {rec.revokes_key} was already revoked")
         known.revoked[rec.revokes_key] = idx
-        rows.revocations.append({"key_id": rec.revokes_key, "idx": idx})
+        rows.revocations.append((rec.revokes_key, idx))
     if rec.kind in ("key", "revoke"):
         rows.key_events.append((idx, rec.rid))
-    rows.records.append({"idx": idx, "rid_key": prefix_key(rec.rid), "body": rec.body})
+    rows.records.append((idx, prefix_key(rec.rid), rec.body))
     if rec.asset is not None:
         a = rec.asset
-        rows.assets.append(
-            {
-                "idx": idx,
-                "sha_key": prefix_key(a.sha256),
-                "content_key": None if a.content is None else prefix_key(a.content),
-                "phash64": a.phash64,
-                "pdq": a.pdq,
-            }
-        )
+        content_key = None if a.content is None else prefix_key(a.content)
+        rows.assets.append((idx, prefix_key(a.sha256), content_key, a.phash64, a.pdq))
         known.sha.setdefault(a.sha256, idx)
         if a.content is not None:
             known.content.setdefault(a.content, idx)
     for (level, index), h in compact.append(merkle.leaf_hash(rec.body)):
-        rows.nodes.append({"key": merkle.node_key(level, index), "hash": h})
+        rows.nodes.append((merkle.node_key(level, index), h))
     known.rids[rec.rid] = idx
     known.kinds[idx] = rec.kind
     return idx
 
 
 def write(conn: Connection, rows: Rows) -> None:
-    """Insert the placed rows (nothing is updated or deleted, ever)."""
+    """Insert the placed rows (nothing is updated or deleted, ever).
+
+    The rows go straight to the driver's ``executemany`` as tuples: SQLAlchemy's per-row
+    parameter processing cost more than SQLite's inserts for large batches, and these
+    columns need no conversion (integers, bytes, text).
+    """
     for table, batch in (
         (s.records, rows.records),
         (s.assets, rows.assets),
@@ -360,7 +384,14 @@ def write(conn: Connection, rows: Rows) -> None:
         (s.nodes, rows.nodes),
     ):
         if batch:
-            conn.execute(table.insert(), batch)
+            conn.exec_driver_sql(_insert_sql(conn, table), batch)
+
+
+def _insert_sql(conn: Connection, table: Table) -> str:
+    """``INSERT INTO table (columns) VALUES (markers)`` in the driver's positional style."""
+    columns = _COLUMNS[table.name]
+    names = ", ".join(_quote(conn, c) for c in columns)
+    return f"INSERT INTO {_quote(conn, table.name)} ({names}) VALUES ({_marks(conn, len(columns))})"
 
 
 def seal(
