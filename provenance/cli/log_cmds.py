@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -173,8 +174,8 @@ def log_consistency(env: Env, old: int, new: int, trust_log_key: str | None, as_
 @click.option(
     "--workers",
     type=click.IntRange(0, 64),
-    default=1,
-    show_default=True,
+    default=lambda: min(8, os.cpu_count() or 1),
+    show_default="the number of CPU cores, at most 8",
     help="Processes checking signatures beside this one (0: all in this process).",
 )
 @trust_option

@@ -37,6 +37,8 @@ def make_engine(url: str, *, immediate: bool, busy_timeout_s: float) -> Engine:
             cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             cur.execute("PRAGMA synchronous = FULL")
             cur.execute("PRAGMA foreign_keys = ON")
+            if immediate:  # the writer: appends at 1M records touch many index pages
+                cur.execute("PRAGMA cache_size = -65536")
             cur.close()
 
         @event.listens_for(engine, "begin")
