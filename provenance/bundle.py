@@ -329,13 +329,30 @@ def verify_offline(
     found = find(probe, candidates)
     best = found.best
     if best is None:
-        if all(record_id(r.body) != bundle.subject for r in bundle.records):
+        subject = next((r for r in bundle.records if record_id(r.body) == bundle.subject), None)
+        if subject is None:
             # The record the bundle was made for is gone (removed, or altered so its id
             # changed): the bundle is damaged, not evidence that the image is unknown.
             raise BundleError(
                 f"the bundle's subject {bundle.subject[:80]} is not among its records, and "
                 "no record in it matches the image"
             )
+        if subject.index not in bundle.parsed_records():
+            # The record it was made for does not parse (a server's damaged log): nothing
+            # can match it, and its chain is judged as it is, which fails check (1).
+            report = check_chain(
+                evidence(
+                    bundle,
+                    subject=subject.index,
+                    match=None,
+                    image=None,
+                    pinned=pinned,
+                    verifier=verifier,
+                )
+            )
+            if report.verdict == "tampered":
+                report.notes.append("the bundle's record does not parse: no image can match it")
+                return report
         return unknown_report("no record in the bundle matches this image")
     asset = candidates.assets([best.index]).get(best.index)
     ev = evidence(
