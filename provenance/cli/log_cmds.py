@@ -209,8 +209,8 @@ def log_verify(
         out_json(result.to_json())
     elif result.ok:
         out(
-            f"log verifies: {result.records} records, {result.nodes} nodes, "
-            f"{result.checkpoints} checkpoints, root {result.root_hex}"
+            f"log verifies: {_count(result.records, 'record')}, {_count(result.nodes, 'node')}, "
+            f"{_count(result.checkpoints, 'checkpoint')}, root {result.root_hex}"
         )
     else:
         out(f"LOG DAMAGED at index {result.first_bad_index}: {result.code}: {safe(result.detail)}")
@@ -218,3 +218,7 @@ def log_verify(
             out(f"  also: index {p.index}: {p.code}: {safe(p.detail)}")
     if not result.ok:
         sys.exit(1)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
