@@ -134,26 +134,17 @@ class RemoteSigning:
             TrustAnchorError, LogIntegrityError: the server is not the trusted log's, or a
                 receipt does not prove what it claims.
         """
-        from provenance.signing import Prepared, prepare_captures
+        from provenance.signing import in_batches, prepare_captures
 
         self.info()  # fail fast: unreachable, or another log's server
-        results: list[SignResult] = []
-        pending: list[Prepared] = []
 
-        def report(res: SignResult) -> None:
-            results.append(res)
-            if on_result is not None:
-                on_result(res)
-
-        def flush() -> None:
+        def commit(batch: list[Prepared]) -> list[SignResult]:
             outcomes = self.submit_many(
-                [(p.path, p.record) for p in pending], concurrency=concurrency
+                [(p.path, p.record) for p in batch], concurrency=concurrency
             )
-            for prepared, (_, outcome) in zip(pending, outcomes, strict=True):
-                report(self._sign_result(prepared, outcome))
-            pending.clear()
+            return [self._sign_result(p, o) for p, (_, o) in zip(batch, outcomes, strict=True)]
 
-        for item in prepare_captures(
+        prepared = prepare_captures(
             paths,
             key,
             claims=claims,
@@ -161,18 +152,8 @@ class RemoteSigning:
             workers=workers,
             c2pa_policy=c2pa_policy,
             c2pa_trust=c2pa_trust,
-        ):
-            if on_progress is not None:
-                on_progress(item.path)
-            if isinstance(item, Prepared):
-                pending.append(item)
-                if len(pending) >= batch_size:
-                    flush()
-            else:
-                report(item)
-        if pending:
-            flush()
-        return results
+        )
+        return in_batches(prepared, commit, batch_size, on_result, on_progress)
 
     def resolve_parent(self: _Core, ref: str) -> str:
         """A parent reference (id, index, image) to the record id of an image record."""

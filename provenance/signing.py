@@ -20,7 +20,7 @@ submits them; the private key never leaves this machine).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -124,29 +124,21 @@ class Signing:
         ``error``; ``ignore``) and judged under ``c2pa_trust`` (default: no anchors).
         """
         self.require_usable(key)
-        results: list[SignResult] = []
-        pending: list[Prepared] = []
 
-        def report(res: SignResult) -> None:
-            results.append(res)
-            if on_result is not None:
-                on_result(res)
-
-        def flush() -> None:
-            if pending:
-                done = self.append_records([p.record for p in pending])
-                for p, (idx, created) in zip(pending, done, strict=True):
-                    asset = p.record.statement.asset
-                    sha = asset.sha256 if asset else ""
-                    rid = p.record.record_id
-                    report(p.receipt(self._receipt(p.path, key, idx, created, rid, sha)))
-                pending.clear()
+        def commit(batch: list[Prepared]) -> list[SignResult]:
+            done = self.append_records([p.record for p in batch])
+            out = []
+            for p, (idx, created) in zip(batch, done, strict=True):
+                sha = p.record.statement.asset.sha256 if p.record.statement.asset else ""
+                rid = p.record.record_id
+                out.append(p.receipt(self._receipt(p.path, key, idx, created, rid, sha)))
+            return out
 
         def logged(path: str, sha: str) -> SignResult | None:
             existing = self.store.find_by_sha256(bytes.fromhex(sha))
             return self._receipt(path, key, existing[0], False, None, sha) if existing else None
 
-        for item in prepare_captures(
+        prepared = prepare_captures(
             paths,
             key,
             claims=claims,
@@ -155,17 +147,8 @@ class Signing:
             c2pa_policy=c2pa_policy,
             c2pa_trust=c2pa_trust,
             logged=logged,
-        ):
-            if on_progress is not None:
-                on_progress(item.path)
-            if isinstance(item, Prepared):
-                pending.append(item)
-                if len(pending) >= batch_size:
-                    flush()
-            else:
-                report(item)
-        flush()
-        return results
+        )
+        return in_batches(prepared, commit, batch_size, on_result, on_progress)
 
     def derive(
         self: _Core,
@@ -407,6 +390,41 @@ def prepare_captures(
             claims={**claims, **ingest.claims} if ingest.claims else claims,
         )
         yield Prepared(path, sign_statement(st, key), ingest)
+
+
+def in_batches(
+    items: Iterable[Prepared | SignResult],
+    commit: Callable[[list[Prepared]], list[SignResult]],
+    batch_size: int,
+    on_result: Callable[[SignResult], None] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> list[SignResult]:
+    """Commit prepared records ``batch_size`` at a time (``commit`` answers each with its
+    receipt), passing results already decided straight through; every result goes to
+    ``on_result`` as soon as it is known, every image to ``on_progress`` as it arrives."""
+    results: list[SignResult] = []
+    pending: list[Prepared] = []
+
+    def report(res: SignResult) -> None:
+        results.append(res)
+        if on_result is not None:
+            on_result(res)
+
+    for item in items:
+        if on_progress is not None:
+            on_progress(item.path)
+        if isinstance(item, Prepared):
+            pending.append(item)
+            if len(pending) >= batch_size:
+                for res in commit(pending):
+                    report(res)
+                pending = []
+        else:
+            report(item)
+    if pending:
+        for res in commit(pending):
+            report(res)
+    return results
 
 
 def prepare_edit(
