@@ -419,12 +419,16 @@ class Store:
     # --- keys --------------------------------------------------------------------------
     def key_events(self, key_id: str) -> tuple[int | None, int | None]:
         """Log indices of the registration and revocation records of ``key_id``."""
-        with self._read() as conn:
-            reg = conn.execute(select(s.keys.c.idx).where(s.keys.c.key_id == key_id)).scalar()
+        joined = s.keys.outerjoin(s.revocations, s.revocations.c.key_id == s.keys.c.key_id)
+        query = select(s.keys.c.idx, s.revocations.c.idx).select_from(joined)
+        with self._read() as conn:  # one statement: every submission asks
+            row = conn.execute(query.where(s.keys.c.key_id == key_id)).first()
+            if row is not None:
+                return row[0], row[1]
             rev = conn.execute(
                 select(s.revocations.c.idx).where(s.revocations.c.key_id == key_id)
             ).scalar()
-        return reg, rev
+        return None, rev
 
     def key_rows(self) -> list[tuple[str, int, str, int | None]]:
         """Every registered key: (key id, registration index, name, revocation or None)."""
