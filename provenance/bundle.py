@@ -84,9 +84,10 @@ class Bundle:
             LogIntegrityError: a record's bytes are not JSON (a damaged log: no bundle can
                 carry them).
         """
+        embedded = []
         for r in self.records:
             try:
-                json.loads(r.body)
+                embedded.append(json.loads(r.body))
             except ValueError as exc:
                 raise LogIntegrityError(
                     f"record {r.index} is not JSON: the log is damaged there",
@@ -100,10 +101,10 @@ class Bundle:
             "records": [
                 {
                     "index": r.index,
-                    "record": json.loads(r.body),
+                    "record": obj,
                     "tlog_proof": format_tlog_proof(r.index, r.proof, r.checkpoint),
                 }
-                for r in self.records
+                for r, obj in zip(self.records, embedded, strict=True)
             ],
             "consistency": [
                 {"size": size, "proof": [base64.b64encode(h).decode() for h in proof]}

@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     from provenance.receipts import InclusionProof
     from provenance.report import Report
 
-TILE = 256
 MAX_LOOKUP = 20
 
 
@@ -220,6 +219,8 @@ class RemoteLedger(RemoteSigning):
         return cp, note
 
     def _open(self, note: str) -> Checkpoint:
+        if not isinstance(note, str):
+            raise LogIntegrityError("the ledger served a checkpoint that is not text")
         try:
             return open_checkpoint(note, self.verifier)
         except CheckpointError as exc:
@@ -456,7 +457,9 @@ class RemoteLedger(RemoteSigning):
     # --- look-ups (provenance.matching.Candidates) -------------------------------------
     def _lookup(self, alg: str, value: bytes) -> list[dict[str, Any]]:
         got = self._json("/v1/matches/byBinding", alg=alg, value=value.hex(), maxResults=MAX_LOOKUP)
-        records = got.get("records", []) if isinstance(got, dict) else []
+        records = got.get("records") if isinstance(got, dict) else None
+        if not isinstance(records, list):
+            raise LogIntegrityError(f"the ledger answered garbage to a {alg} look-up")
         out = []
         for r in records:
             if isinstance(r, dict) and isinstance(r.get("index"), int):
@@ -584,7 +587,7 @@ class RemoteLedger(RemoteSigning):
         from provenance.verify import check_chain, checkpoint_size_unverified
 
         cosigners = witness_verifiers(witnesses, min_witnesses)
-        idx, _ = self.resolve_record(ref)
+        idx, rec = self.resolve_record(ref)
         since = sorted({checkpoint_size_unverified(n) for n in pinned} - {0})
         bundle = self.evidence(str(idx), since=since)
         if cosigners:
@@ -599,6 +602,10 @@ class RemoteLedger(RemoteSigning):
         )
         report = check_chain(replace(ev, witnesses=cosigners, min_witnesses=min_witnesses))
         _same_subject(ref, report.record_id)
+        # an image (or index) was resolved through the server: its evidence must be of the
+        # record the look-up named, or a server could vouch for another image's chain
+        if report.record_id is not None and report.record_id != rec.record_id:
+            raise LogIntegrityError(f"the ledger served evidence of another record than {ref}")
         return report
 
     def check_pins(self, pinned: Sequence[str]) -> Report | None:
@@ -630,7 +637,7 @@ class RemoteLedger(RemoteSigning):
         from provenance.bundle import evidence, trusted_verifier
         from provenance.verify import check_chain
 
-        idx, _ = self.resolve_record(ref)
+        idx, rec = self.resolve_record(ref)
         bundle = self.cosigned(self.evidence(str(idx), since=since))
         verifier = trusted_verifier(bundle, self.verifier.vkey())
         ev = evidence(bundle, subject=idx, match=None, image=None, verifier=verifier)
@@ -639,7 +646,7 @@ class RemoteLedger(RemoteSigning):
             first = report.failures[0] if report.failures else None
             why = f"{first.code}: {first.detail}" if first else report.verdict
             raise LogIntegrityError(f"the ledger's evidence for {ref} does not verify ({why})")
-        _same_subject(ref, report.record_id)
+        _same_subject(rec.record_id, report.record_id)
         return bundle
 
     # --- signing -----------------------------------------------------------------------

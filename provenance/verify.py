@@ -83,10 +83,10 @@ __all__ = [
 ]
 
 PDQ_RECOMPUTE_TOLERANCE = 8
-_PDQ_QUALITY = 50
-"""pdq.QUALITY_THRESHOLD (pdq is imported lazily: numpy stays off the import path)."""
 """PDQ bits a recomputation may differ by (floating point across machines); pHash is
 computed with integers and must match exactly."""
+_PDQ_QUALITY = 50
+"""pdq.QUALITY_THRESHOLD (pdq is imported lazily: numpy stays off the import path)."""
 
 
 # --- evidence ------------------------------------------------------------------------------

@@ -763,3 +763,54 @@ def test_verify_offline_counts_witness_cosignatures(lenv: LedgerEnv, photos: lis
         provenance.verify_offline(data, cosigned, trust_log_key=vkey, witnesses=["nope"])
     with pytest.raises(ValueError, match="min_witnesses"):
         provenance.verify_offline(data, cosigned, trust_log_key=vkey, min_witnesses=1)
+
+
+def test_a_server_cannot_vouch_for_another_images_chain_in_history_or_export(
+    lenv: LedgerEnv, app_client: TestClient, photos: list[Path]
+) -> None:
+    """The look-up for photo 0 names photo 1's index, and /v1/records at that index answers
+    with photo 0's record: history and export must refuse, not judge photo 1's chain."""
+    lenv.ledger.sign([str(p) for p in photos[:2]], lenv.alice, now=FIXED_NOW)
+    idx0, idx1 = (lenv.ledger.resolve(str(p)) for p in photos[:2])
+
+    def swap(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        path = request.url.path
+        if path.startswith("/v1/matches/byBinding"):
+            got = json.loads(response.content)
+            for r in got.get("records", []):
+                if r["index"] == idx0:
+                    r["index"] = idx1
+            return httpx.Response(200, json=got)
+        if path == f"/v1/records/{idx1}":
+            real = json.loads(app_client.get(f"/v1/records/{idx0}").content)
+            real["index"] = idx1
+            return httpx.Response(200, json=real)
+        return response
+
+    vkey = lenv.ledger.log_verifier.vkey()
+    remote = provenance.RemoteLedger("http://liar", vkey, client=_lying(app_client, swap))
+    with pytest.raises(provenance.LogIntegrityError, match="another record"):
+        remote.verify_record(str(photos[0]))
+    with pytest.raises(provenance.LogIntegrityError, match="another record"):
+        remote.export(str(photos[0]))
+
+
+def test_garbage_look_up_and_checkpoint_answers_are_log_errors_not_crashes(
+    lenv: LedgerEnv, app_client: TestClient, photos: list[Path]
+) -> None:
+    lenv.ledger.sign([str(photos[0])], lenv.alice, now=FIXED_NOW)
+
+    def garbage(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        if request.url.path.startswith("/v1/matches/byBinding"):
+            return httpx.Response(200, json={"records": 5})
+        if request.url.path == "/v1/proof/inclusion":
+            got = json.loads(response.content)
+            return httpx.Response(200, json={**got, "checkpoint": 123})
+        return response
+
+    vkey = lenv.ledger.log_verifier.vkey()
+    remote = provenance.RemoteLedger("http://liar", vkey, client=_lying(app_client, garbage))
+    with pytest.raises(provenance.LogIntegrityError, match="garbage"):
+        remote.verify_image(photos[0])
+    with pytest.raises(provenance.LogIntegrityError, match="not text"):
+        remote.prove("0", size=1)  # an earlier size: its checkpoint comes from the server

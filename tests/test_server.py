@@ -850,3 +850,24 @@ def test_witnesses_answering_garbage_or_nothing_never_stop_the_log(lenv: LedgerE
         assert cp.size == 5
         assert note.count("\n— ") == 1  # the log's signature only: nothing from the witnesses
         assert s.client.get("/v1/log").json()["witnesses"] == [garbage, silent]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tile/%C2%B2/000",
+        "/tile/entries/000.p/%C2%B2",
+        "/v1/evidence/0?since=%C2%B2",
+        "/v1/evidence/0?since=" + "9" * 5000,
+        "/v1/proof/inclusion?record=0&size=%C2%B2",
+        "/v1/proof/consistency?old=%C2%B2&new=1",
+        "/v1/matches/byBinding?alg=sha256&value=" + "00" * 32 + "&maxResults=%C2%B2",
+    ],
+)
+def test_numbers_in_other_scripts_or_absurdly_long_are_refused_not_internal_errors(
+    served: Served, photos: list[Path], path: str
+) -> None:
+    """str.isdigit() accepts '²', int() does not: every number is parsed as ASCII decimal."""
+    served.lenv.ledger.sign(photos[:1], served.lenv.alice)
+    r = served.client.get(path)
+    assert r.status_code < 500, (path[:80], r.status_code, r.text[:200])

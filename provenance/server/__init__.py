@@ -89,21 +89,22 @@ def create_app(settings: ServeSettings, ledger: Ledger | None = None) -> Starlet
             namespace=_namespace(led.origin),
             tiles=TileCache(settings.tile_cache_bytes),
         )
-        if settings.witnesses:
-            from provenance.server.cosigning import Cosigner
+        try:  # from here on, whatever fails to start, what started is stopped
+            if settings.witnesses:
+                from provenance.server.cosigning import Cosigner
 
-            st.cosigner = Cosigner(led, settings.witnesses)
-        st.committer = GroupCommitter(
-            led,
-            batch_max=settings.batch_max,
-            batch_wait_s=settings.batch_wait_s,
-            on_commit=st.cosigner.wake if st.cosigner is not None else None,
-        )
-        app.state.provenance = st
-        try:
+                st.cosigner = Cosigner(led, settings.witnesses)
+            st.committer = GroupCommitter(
+                led,
+                batch_max=settings.batch_max,
+                batch_wait_s=settings.batch_wait_s,
+                on_commit=st.cosigner.wake if st.cosigner is not None else None,
+            )
+            app.state.provenance = st
             yield
         finally:
-            st.committer.stop()
+            if st.committer is not None:
+                st.committer.stop()
             if st.cosigner is not None:
                 st.cosigner.stop()
             if own:

@@ -96,15 +96,16 @@ def _tile_index(path: str) -> tuple[int, int | None]:
     index = int(index_part.replace("x", "").replace("/", ""))
     if not partial:
         return index, None
-    if not width.isdigit() or not 1 <= int(width) <= 255 or width != str(int(width)):
+    w = provenance.parse_index(width)
+    if w is None or not 1 <= w <= 255 or width != str(w):
         raise HTTPError(404, "tile.path", f"not a partial tile width: {width[:8]!r}")
-    return index, int(width)
+    return index, w
 
 
 async def tile(request: Request) -> Response:
     st = state(request)
     level_text = request.path_params["level"]
-    if level_text != "entries" and (not level_text.isdigit() or len(level_text) > 1):
+    if level_text != "entries" and (len(level_text) != 1 or level_text not in "0123456789"):
         raise HTTPError(404, "tile.path", f"not a tile level: {level_text[:8]!r}")
     index, width = _tile_index(request.path_params["rest"])
     if width is not None:  # a partial tile grows with the log: never cached
@@ -165,7 +166,11 @@ async def record(request: Request) -> Response:
 
 async def evidence(request: Request) -> Response:
     st = state(request)
-    since = [int(s) for s in request.query_params.getlist("since") if s.isdigit()]
+    since = [
+        i
+        for s in request.query_params.getlist("since")
+        if (i := provenance.parse_index(s)) is not None
+    ]
 
     def get() -> str:
         # check=False: the evidence as the database holds it, damaged or not. The reader
@@ -183,7 +188,7 @@ async def proof_inclusion(request: Request) -> Response:
     st = state(request)
     ref = request.query_params.get("record", "")
     size_text = request.query_params.get("size")
-    size = int(size_text) if size_text and size_text.isdigit() else None
+    size = provenance.parse_index(size_text) if size_text else None
 
     def get() -> dict[str, Any]:
         p = st.ledger.prove(_resolve(st, ref), size)
@@ -195,9 +200,9 @@ async def proof_inclusion(request: Request) -> Response:
 async def proof_consistency(request: Request) -> Response:
     st = state(request)
     q = request.query_params
-    if not (q.get("old", "").isdigit() and q.get("new", "").isdigit()):
+    old, new = provenance.parse_index(q.get("old", "")), provenance.parse_index(q.get("new", ""))
+    if old is None or new is None:
         raise HTTPError(400, "proof.sizes", "give old=SIZE and new=SIZE")
-    old, new = int(q["old"]), int(q["new"])
 
     def get() -> dict[str, Any]:
         proof, root1, root2 = st.ledger.consistency(old, new)
@@ -249,9 +254,10 @@ def _alg(st: ServerState, name: str) -> str:
 
 def _max_results(request: Request, st: ServerState) -> int:
     raw = request.query_params.get("maxResults", str(st.settings.max_results))
-    if not raw.isdigit() or int(raw) < 1:
+    n = provenance.parse_index(raw)
+    if n is None or n < 1:
         raise HTTPError(400, "binding.maxResults", "maxResults must be a positive integer")
-    return min(int(raw), 100)
+    return min(n, 100)
 
 
 def _score(match: Any) -> int:
@@ -260,10 +266,13 @@ def _score(match: Any) -> int:
     (100 - ceil(50 d / threshold))."""
     if match.kind != "perceptual":
         return 100
+    from provenance.imaging import PHASH64_MAX_DISTANCE
+    from provenance.pdq import MATCH_DISTANCE
+
     if "phash64" in match.distances:
-        d, threshold = int(match.distances["phash64"]), 10
+        d, threshold = int(match.distances["phash64"]), PHASH64_MAX_DISTANCE
     else:
-        d, threshold = int(match.distances.get("pdq", 0)), 52
+        d, threshold = int(match.distances.get("pdq", 0)), MATCH_DISTANCE
     return max(50, 100 - -(-50 * d // threshold))
 
 
