@@ -173,34 +173,30 @@ class Signing:
             InvalidCredentialsError: ``require-valid`` and the child's credentials do not
                 validate (nothing was recorded).
         """
-        from provenance.imaging import ImageProbe
+        from provenance.imaging import read_image_bytes
 
         self.require_usable(key)
         if not actions:
             raise ProvenanceError("an edit lists at least one action", hint="pass --action")
-        user_claims = dict(claims or {})
-        check_user_claims(user_claims)
-        check_no_c2pa_claims(user_claims)
         parent_ids = [self._resolve_parent(p) for p in parents]
-        if isinstance(child, bytes):
-            probe = ImageProbe(child, name=child_name or "<edited image>")
-        else:
-            probe = ImageProbe.from_file(child)
         name = child_name or (str(child) if not isinstance(child, bytes) else "<edited image>")
-        marker = _marker or {}
-        found = _ingest(probe.data, {**user_claims, **marker}, c2pa_policy, c2pa_trust)
-        st = Statement(
-            type="edit",
-            time=now_text(now),
-            asset=probe.asset(),
-            parents=tuple(parent_ids),
-            actions=tuple(actions),
-            claims={**user_claims, **found.claims, **marker},
+        data = child if isinstance(child, bytes) else read_image_bytes(child)
+        prepared = prepare_edit(
+            parent_ids,
+            data,
+            key,
+            actions,
+            name=name,
+            claims=claims,
+            now=now,
+            c2pa_policy=c2pa_policy,
+            c2pa_trust=c2pa_trust,
+            marker=_marker,
         )
-        rec = sign_statement(st, key)
+        rec = prepared.record
         [(idx, created)] = self.append_records([rec])
-        res = self._receipt(name, key, idx, created, rec.record_id, probe.sha256)
-        return _with_c2pa(res, found)
+        sha = rec.statement.asset.sha256 if rec.statement.asset else ""
+        return prepared.receipt(self._receipt(name, key, idx, created, rec.record_id, sha))
 
     def edit(
         self: _Core,
