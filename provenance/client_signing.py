@@ -16,7 +16,6 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from provenance.errors import NotFoundError, ProvenanceError
@@ -223,37 +222,20 @@ class RemoteSigning:
     ) -> SignResult:
         """Apply replayable operations to a logged image, record the edit on the server,
         write ``output`` once the receipt checks (:meth:`provenance.ledger.Ledger.edit`)."""
-        import provenance.edits as edits
-        from provenance.files import write_atomic
-        from provenance.imaging import read_image_bytes
+        from provenance.signing import record_edit
 
-        if not ops:
-            raise ProvenanceError(
-                "no edit operation given", hint="pass --crop, --resize, --rotate or --flip"
+        def derive(parent_id: str, data: bytes, child: str, marker: dict[str, str]) -> SignResult:
+            return self.derive(
+                [parent_id],
+                data,
+                key,
+                [op.action() for op in ops],
+                claims=claims,
+                now=now,
+                child_name=child,
+                c2pa_policy=c2pa_policy,
+                c2pa_trust=c2pa_trust,
+                marker=marker,
             )
-        out = Path(output)
-        fmt = edits.OUTPUT_FORMATS.get(out.suffix.lower())
-        if fmt is None:
-            raise ProvenanceError(
-                f"unsupported output type {out.suffix!r}: {out}",
-                hint="use .png or .webp (exact replay), .jpg or .tif",
-            )
-        if os.path.lexists(out) and not overwrite:
-            raise ProvenanceError(f"{out} exists", hint="pass --force to replace it")
-        parent_id = self.resolve_parent(os.fspath(source))
-        encoded = edits.apply(read_image_bytes(source), ops, out_format=fmt, name=str(source))
-        res = self.derive(
-            [parent_id],
-            encoded,
-            key,
-            [op.action() for op in ops],
-            claims=claims,
-            now=now,
-            child_name=str(out),
-            c2pa_policy=c2pa_policy,
-            c2pa_trust=c2pa_trust,
-            marker={edits.REPLAY_CLAIM: edits.REPLAY_VERSION},
-        )
-        if res.status != "conflict":
-            write_atomic(out, encoded, overwrite=overwrite)
-        return res
+
+        return record_edit(source, output, ops, self.resolve_parent, derive, overwrite=overwrite)

@@ -217,41 +217,23 @@ class Signing:
         with exclusive create, after the append commits). The output is re-encoded, so it
         carries no Content Credentials of its own; ``c2pa_policy`` applies all the same.
         """
-        import provenance.edits as edits
-        from provenance.files import write_atomic
-        from provenance.imaging import read_image_bytes
-
         self.require_usable(key)
-        if not ops:
-            raise ProvenanceError(
-                "no edit operation given", hint="pass --crop, --resize, --rotate or --flip"
+
+        def derive(parent_id: str, data: bytes, child: str, marker: dict[str, str]) -> SignResult:
+            return self.derive(
+                [parent_id],
+                data,
+                key,
+                [op.action() for op in ops],
+                claims=claims,
+                now=now,
+                child_name=child,
+                c2pa_policy=c2pa_policy,
+                c2pa_trust=c2pa_trust,
+                _marker=marker,
             )
-        out = Path(output)
-        fmt = edits.OUTPUT_FORMATS.get(out.suffix.lower())
-        if fmt is None:
-            raise ProvenanceError(
-                f"unsupported output type {out.suffix!r}: {out}",
-                hint="use .png or .webp (exact replay), .jpg or .tif",
-            )
-        if os.path.lexists(out) and not overwrite:
-            raise ProvenanceError(f"{out} exists", hint="pass --force to replace it")
-        parent_id = self._resolve_parent(str(source))
-        encoded = edits.apply(read_image_bytes(source), ops, out_format=fmt, name=str(source))
-        res = self.derive(
-            [parent_id],
-            encoded,
-            key,
-            [op.action() for op in ops],
-            claims=claims,
-            now=now,
-            child_name=str(out),
-            c2pa_policy=c2pa_policy,
-            c2pa_trust=c2pa_trust,
-            _marker={edits.REPLAY_CLAIM: edits.REPLAY_VERSION},
-        )
-        if res.status != "conflict":
-            write_atomic(out, encoded, overwrite=overwrite)
-        return res
+
+        return record_edit(source, output, ops, self._resolve_parent, derive, overwrite=overwrite)
 
     def _resolve_parent(self: _Core, ref: str) -> str:
         idx = self.resolve(ref, perceptual=False)
@@ -262,6 +244,47 @@ class Signing:
                 hint="a parent is an image record (capture or edit)",
             )
         return rec.record_id
+
+
+def record_edit(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    ops: Sequence[Operation],
+    resolve_parent: Callable[[str], str],
+    derive: Callable[[str, bytes, str, dict[str, str]], SignResult],
+    *,
+    overwrite: bool,
+) -> SignResult:
+    """The steps of ``edit`` a local and a remote ledger share: check the output, resolve
+    the parent, apply ``ops``, record the result with ``derive(parent_id, data, output_name,
+    replay_marker)``, and write ``output`` only once its record is logged (not on conflict).
+
+    Raises:
+        ProvenanceError: no operation, an unsupported output type, ``output`` exists.
+    """
+    import provenance.edits as edits
+    from provenance.files import write_atomic
+    from provenance.imaging import read_image_bytes
+
+    if not ops:
+        raise ProvenanceError(
+            "no edit operation given", hint="pass --crop, --resize, --rotate or --flip"
+        )
+    out = Path(output)
+    fmt = edits.OUTPUT_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise ProvenanceError(
+            f"unsupported output type {out.suffix!r}: {out}",
+            hint="use .png or .webp (exact replay), .jpg or .tif",
+        )
+    if os.path.lexists(out) and not overwrite:
+        raise ProvenanceError(f"{out} exists", hint="pass --force to replace it")
+    parent_id = resolve_parent(os.fspath(source))
+    encoded = edits.apply(read_image_bytes(source), ops, out_format=fmt, name=str(source))
+    res = derive(parent_id, encoded, str(out), {edits.REPLAY_CLAIM: edits.REPLAY_VERSION})
+    if res.status != "conflict":
+        write_atomic(out, encoded, overwrite=overwrite)
+    return res
 
 
 def check_no_c2pa_claims(claims: Mapping[str, str]) -> None:

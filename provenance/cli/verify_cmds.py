@@ -134,8 +134,8 @@ def verify(
     with source:
         for image in images:
             try:
-                report = source.verify(image, parent_images)
-                _credentials_note(report, image, trust)
+                report, data = source.verify(image, parent_images)
+                _credentials_note(report, data, trust)
             except provenance.ProvenanceError as exc:
                 if not as_json and not many:
                     raise
@@ -160,10 +160,9 @@ def verify(
     sys.exit(_worst(codes))
 
 
-def _credentials_note(report: Report, image: Path, trust: C2paTrust) -> None:
+def _credentials_note(report: Report, data: bytes, trust: C2paTrust) -> None:
     """Add the informational ``c2pa:`` line about the image's Content Credentials (never
     part of the verdict: a manifest says what its signer claims, the log what was logged)."""
-    data = provenance.read_image_bytes(image)
     recorded = report.chain[0].claims if report.chain else None
     note = provenance.credentials_note(data, trust, recorded=recorded)
     if note:
@@ -236,21 +235,25 @@ class _Source:
         if self.remote is not None:
             self.remote.close()
 
-    def verify(self, image: Path, parent_images: tuple[Path, ...]) -> Report:
+    def verify(self, image: Path, parent_images: tuple[Path, ...]) -> tuple[Report, bytes]:
+        """The image's report, and its bytes (read once, for the Content Credentials line)."""
+        probe = provenance.ImageProbe.from_file(image)
+        return self._judge(probe, parent_images), probe.data
+
+    def _judge(self, probe: provenance.ImageProbe, parent_images: tuple[Path, ...]) -> Report:
         if self.remote is not None:
             return self.remote.verify_image(
-                provenance.ImageProbe.from_file(image),
+                probe,
                 pinned=self.notes,
                 witnesses=self.witnesses,
                 min_witnesses=self.min_witnesses,
             )
         if self.bundle is not None or self.embedded:
-            data = provenance.read_image_bytes(image)
-            bundle = self.bundle or _embedded_bundle(image, data)
+            bundle = self.bundle or _embedded_bundle(probe.name, probe.data)
             return provenance.verify_offline(
-                data,
+                probe,
                 bundle,
-                name=str(image),
+                name=probe.name,
                 trust_log_key=self.trust_log_key,
                 pinned=self.notes,
                 witnesses=self.witnesses,
@@ -264,11 +267,11 @@ class _Source:
             if self.witnesses
             else self.ledger.evidence()
         )
-        report, _ = evidence.verify_image(image, pinned=self.notes, parent_images=parent_images)
+        report, _ = evidence.verify_image(probe, pinned=self.notes, parent_images=parent_images)
         return report
 
 
-def _embedded_bundle(image: Path, data: bytes) -> Bundle:
+def _embedded_bundle(image: str, data: bytes) -> Bundle:
     """The offline bundle the image's Content Credentials carry.
 
     Raises:
